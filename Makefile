@@ -17,12 +17,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup apt-packages demo demo-destroy test lint unit molecule
+.PHONY: help setup apt-packages demo demo-destroy test lint unit molecule vault
 
 help:
 	@echo "make demo          create or reuse the test machine '$(DEMO)' and converge site.yml on it"
 	@echo "make demo-destroy  remove that machine"
 	@echo "make test          lint + pytest + molecule ($(SCENARIOS)); what CI runs"
+	@echo "make vault ENV=staging  create inventories/ENV/group_vars/all/vault.yml with random secrets"
 	@echo "make setup         controller packages and the .venv toolchain (demo and test run it)"
 
 setup: apt-packages $(VENV)/.installed
@@ -75,3 +76,19 @@ unit:
 
 molecule:
 	@for scenario in $(SCENARIOS); do molecule test --scenario-name $$scenario; done
+
+# Random secrets for a vault-backed environment, encrypted at once; refuses to overwrite.
+vault: setup
+	@[ -n "$${ENV:-}" ] || { echo "usage: make vault ENV=staging|production" >&2; exit 2; }
+	@vault=inventories/$(ENV)/group_vars/all/vault.yml; \
+	[ -d inventories/$(ENV) ] || { echo "no inventory inventories/$(ENV)" >&2; exit 2; }; \
+	[ ! -e "$$vault" ] || { echo "$$vault exists; edit it with ansible-vault edit" >&2; exit 2; }; \
+	passfile=$${ANSIBLE_VAULT_PASSWORD_FILE:-.secrets/vault-pass-$(ENV)}; \
+	mkdir -p .secrets && chmod 700 .secrets; \
+	[ -s "$$passfile" ] || (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > "$$passfile"); \
+	(umask 077; python3 -c 'import secrets; t = secrets.token_urlsafe; print("---"); \
+	  [print(f"vault_barestack_{n}: {t(l)}") for n, l in (("db_owner_password", 24), ("db_app_password", 24), \
+	   ("redis_app_password", 24), ("redis_admin_password", 24), ("secret_key", 48))]' > "$$vault"); \
+	ansible-vault encrypt --vault-password-file "$$passfile" "$$vault" >/dev/null; \
+	echo "wrote $$vault (encrypted); vault password in $$passfile"; \
+	echo "run: ansible-playbook site.yml -i inventories/$(ENV)/hosts.yml --vault-password-file $$passfile"

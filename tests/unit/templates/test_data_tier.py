@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import hashlib
+
+from .render import render
+
+PG = {
+    "postgresql_database": "barestack",
+    "postgresql_owner_role": "barestack_owner",
+    "postgresql_app_role": "barestack_app",
+}
+
+
+def hba_lines(text: str) -> list[list[str]]:
+    return [line.split() for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_pg_hba_single_host_allows_loopback_only() -> None:
+    lines = hba_lines(render("postgresql", "pg_hba.conf.j2", postgresql_app_addresses=[], **PG))
+    assert ["local", "all", "postgres", "peer"] in lines
+    host_lines = [line for line in lines if line[0] == "host"]
+    assert {line[3] for line in host_lines} == {"127.0.0.1/32", "::1/128"}
+    # Only SCRAM over TCP, and no trust/md5/password anywhere.
+    assert {line[-1] for line in host_lines} == {"scram-sha-256"}
+    assert all(line[-1] in {"peer", "scram-sha-256"} for line in lines)
+
+
+def test_pg_hba_split_hosts_allows_exactly_the_app_hosts_as_app_role() -> None:
+    lines = hba_lines(
+        render("postgresql", "pg_hba.conf.j2", postgresql_app_addresses=["10.0.0.7", "10.0.0.8"], **PG)
+    )
+    remote = [line for line in lines if line[0] == "host" and not line[3].startswith(("127.", "::1"))]
+    assert remote == [
+        ["host", "barestack", "barestack_app", "10.0.0.7/32", "scram-sha-256"],
+        ["host", "barestack", "barestack_app", "10.0.0.8/32", "scram-sha-256"],
+    ]
+
+
+REDIS = {
+    "redis_port": 6379,
+    "redis_unixsocket": "/run/redis/redis-server.sock",
+    "redis_unixsocket_perm": "770",
+    "redis_loglevel": "notice",
+    "redis_databases": 16,
+    "redis_rdb_save": ["3600 1"],
+    "redis_maxmemory_mb": 256,
+    "redis_maxmemory_policy": "noeviction",
+}
+
+
+def conf_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_redis_single_host_binds_loopback_and_keeps_protected_mode() -> None:
+    lines = conf_lines(
+        render(
+            "redis",
+            "redis.conf.j2",
+            redis_bind=["127.0.0.1", "-::1"],
+            redis_app_addresses=[],
+            redis_persistence="aof",
+            **REDIS,
+        )
+    )
+    assert "bind 127.0.0.1 -::1" in lines
+    assert "protected-mode yes" in lines
+    assert "appendonly yes" in lines
+    assert "maxmemory 256mb" in lines
+
+
+def test_redis_rdb_and_no_cap() -> None:
+    lines = conf_lines(
+        render(
+            "redis",
+            "redis.conf.j2",
+            redis_bind=["127.0.0.1"],
+            redis_app_addresses=[],
+            redis_persistence="rdb",
+            **{**REDIS, "redis_maxmemory_mb": 0},
+        )
+    )
+    assert "save 3600 1" in lines
+    assert "appendonly no" in lines
+    assert not [line for line in lines if line.startswith("maxmemory ")]
+
+
+def test_redis_acl_disables_default_user_and_stores_only_hashes() -> None:
+    text = render(
+        "redis",
+        "users.acl.j2",
+        redis_admin_user="admin",
+        redis_admin_password="admin-password-0123456789",
+        redis_app_user="barestack",
+        redis_app_password="app-password-0123456789",
+        redis_app_acl="~* +@all -@dangerous",
+    )
+    assert text.splitlines()[0].startswith("user default off")
+    assert "app-password-0123456789" not in text
+    assert "#" + hashlib.sha256(b"app-password-0123456789").hexdigest() in text
+
+
+def test_env_file_urlencodes_passwords() -> None:
+    text = render(
+        "app_env",
+        "barestack.env.j2",
+        app_env_database_user="barestack_app",
+        app_env_database_password="p@ss/word:1",
+        app_env_database_host=" 127.0.0.1 ",
+        app_env_database_port=5432,
+        app_env_database_name="barestack",
+        app_env_redis_user="barestack",
+        app_env_redis_password="r/p@ss",
+        app_env_redis_host="10.0.0.3",
+        app_env_redis_port=6379,
+        app_env_redis_db=0,
+        app_env_secret_key="k" * 40,
+        app_env_extra={"FOO": "bar"},
+    )
+    assert "DATABASE_URL=postgresql://barestack_app:p%40ss%2Fword%3A1@127.0.0.1:5432/barestack" in text
+    assert "REDIS_URL=redis://barestack:r%2Fp%40ss@10.0.0.3:6379/0" in text
+    assert "FOO=bar" in text
