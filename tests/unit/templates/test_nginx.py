@@ -12,8 +12,53 @@ from .render import ROLES, render
 DEFAULTS = yaml.safe_load((ROLES / "nginx" / "defaults" / "main.yml").read_text())
 
 
+HOSTVARS = {
+    "web1": {"barestack_private_address": "10.0.0.2"},
+    "app1": {"barestack_private_address": "10.0.0.5"},
+    "app2": {"barestack_private_address": "10.0.0.6"},
+}
+
+
 def site(**overrides: object) -> str:
-    return render("nginx", "barestack-site.conf.j2", **{**DEFAULTS, **overrides})
+    variables: dict[str, object] = {
+        **DEFAULTS,
+        "inventory_hostname": "web1",
+        "hostvars": HOSTVARS,
+        "nginx_app_hosts": [],
+        "nginx_tls_common_name": "web1",
+    }
+    return render("nginx", "barestack-site.conf.j2", **{**variables, **overrides})
+
+
+def test_without_app_hosts_it_serves_the_placeholder() -> None:
+    text = site()
+    assert "upstream" not in text
+    assert "try_files $uri $uri/ =404;" in text
+
+
+def test_app_on_this_host_goes_through_unix_sockets() -> None:
+    text = site(inventory_hostname="app1", nginx_app_hosts=["app1"])
+    assert "server unix:/run/barestack/backend/gunicorn.sock;" in text
+    assert "server unix:/run/barestack/frontend/gunicorn.sock;" in text
+    assert "10.0.0." not in text
+
+
+def test_app_on_other_hosts_goes_over_tcp_to_each() -> None:
+    text = site(nginx_app_hosts=["app1", "app2"])
+    assert "server 10.0.0.5:8001;" in text and "server 10.0.0.6:8001;" in text
+    assert "server 10.0.0.5:8003;" in text
+    assert "unix:" not in text
+
+
+def test_routes_strip_their_prefix_and_say_it() -> None:
+    text = site(nginx_app_hosts=["app1"])
+    api = text[text.index("location /api/ {") :]
+    api = api[: api.index("}")]
+    assert "proxy_pass http://barestack_backend/;" in api
+    assert 'proxy_set_header X-Forwarded-Prefix "/api";' in api
+    # A location with its own proxy_set_header must repeat the forwarding headers.
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in api
+    assert "location = /infra {" in text
 
 
 def test_site_listens_where_told_and_adds_security_headers() -> None:
@@ -35,19 +80,19 @@ def test_gzip_follows_the_variable() -> None:
     assert "gzip_types" not in off
 
 
-def test_http_context_hides_the_version() -> None:
-    text = render("nginx", "barestack-http.conf.j2", **DEFAULTS)
+def test_site_hides_the_version_and_caps_bodies() -> None:
+    text = site(nginx_client_max_body_size="3m")
     assert "server_tokens off;" in text
+    assert "client_max_body_size 3m;" in text
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="Debian's nginx is not installed")
 def test_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
-    (tmp_path / "http.conf").write_text(render("nginx", "barestack-http.conf.j2", **DEFAULTS))
-    (tmp_path / "site.conf").write_text(site(nginx_placeholder_root=str(tmp_path)))
+    (tmp_path / "site.conf").write_text(site(nginx_placeholder_root=str(tmp_path), nginx_app_hosts=["app1"]))
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
         f"http {{\n  access_log off;\n  gzip on;\n"
-        f"  include {tmp_path}/http.conf;\n  include {tmp_path}/site.conf;\n}}\n"
+        f"  include {tmp_path}/site.conf;\n}}\n"
     )
     result = subprocess.run(
         ["nginx", "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, check=False

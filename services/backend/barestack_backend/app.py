@@ -1,0 +1,27 @@
+"""The backend API's app factory (gunicorn: ``barestack_backend.wsgi:app``)."""
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from barestack_backend import errors, request_log
+from barestack_backend.routes import health, modules, runs
+from barestack_backend.services import EXTENSION_KEY, BackendServices
+from barestack_backend.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    if settings.secret_key:
+        app.config["SECRET_KEY"] = settings.secret_key
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Behind nginx at /api/: trust one proxy hop for client address, scheme, host and prefix,
+    # so url_for() and Location headers point at /api/... as the client sees it.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
+    app.extensions[EXTENSION_KEY] = BackendServices.build(settings)
+    errors.install(app)
+    request_log.install(app)
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(modules.blueprint)
+    app.register_blueprint(runs.blueprint)
+    return app

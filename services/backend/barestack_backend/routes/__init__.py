@@ -1,0 +1,1 @@
+"""The backend API's blueprints, one per resource."""

@@ -1,0 +1,58 @@
+"""``/runs``: one run with its output, or the latest runs (optionally of one module)."""
+
+import uuid
+
+import psycopg2
+from flask import Blueprint, Response, jsonify, request
+
+from barestack_backend import run_queries
+from barestack_backend.errors import ApiError, database_unavailable
+from barestack_backend.routes.modules import run_json
+from barestack_backend.services import current
+
+blueprint = Blueprint("runs", __name__)
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 200
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", str(DEFAULT_LIMIT))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(400, "invalid limit", f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def _module_filter() -> tuple[str | None, str | None]:
+    raw = request.args.get("module")
+    if raw is None:
+        return None, None
+    service, _, module = raw.partition("/")
+    if not service or not module or "/" in module:
+        raise ApiError(400, "invalid module filter", "module must look like <service>/<module>")
+    return service, module
+
+
+@blueprint.get("/runs/<uuid:run_id>")
+def get_run(run_id: uuid.UUID) -> Response:
+    services = current()
+    try:
+        with services.database.cursor() as cur:
+            run = run_queries.get(cur, run_id)
+    except psycopg2.Error as error:
+        raise database_unavailable(error, services.secrets) from None
+    if run is None:
+        raise ApiError(404, "unknown run", f"no run {run_id}")
+    return jsonify(run_json(run))
+
+
+@blueprint.get("/runs")
+def list_runs() -> Response:
+    services = current()
+    service, module = _module_filter()
+    limit = _limit()
+    try:
+        with services.database.cursor() as cur:
+            runs = run_queries.latest(cur, limit, service=service, module=module)
+    except psycopg2.Error as error:
+        raise database_unavailable(error, services.secrets) from None
+    return jsonify({"count": len(runs), "runs": [run_json(run) for run in runs]})

@@ -1,0 +1,41 @@
+"""The backend's long-lived collaborators, built once per app and reached through ``current_app``."""
+
+from dataclasses import dataclass, field
+
+import redis
+from flask import current_app
+
+from barestack_backend import redis_connection
+from barestack_backend.db import Database
+from barestack_backend.module_catalog import ModuleCatalog
+from barestack_backend.redact import secrets_in_url
+from barestack_backend.run_queue import RunQueue
+from barestack_backend.settings import Settings
+
+EXTENSION_KEY = "barestack_backend"
+
+
+@dataclass
+class BackendServices:
+    settings: Settings
+    database: Database
+    redis: redis.Redis
+    queue: RunQueue
+    catalog: ModuleCatalog
+    secrets: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> "BackendServices":
+        client = redis_connection.connect(settings.redis_url)
+        return cls(
+            settings=settings,
+            database=Database(settings.database_url, application_name="barestack-backend"),
+            redis=client,
+            queue=RunQueue(client, settings.runs_stream, settings.runs_group),
+            catalog=ModuleCatalog(settings.venv_mapping_path),
+            secrets=secrets_in_url(settings.database_url) + secrets_in_url(settings.redis_url),
+        )
+
+
+def current() -> BackendServices:
+    return current_app.extensions[EXTENSION_KEY]

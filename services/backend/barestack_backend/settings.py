@@ -1,0 +1,42 @@
+"""The backend API's settings, read from the environment (systemd's EnvironmentFile in production)."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from barestack_backend import env
+
+DEFAULT_VENV_MAPPING = "/srv/barestack/shared/venv_mapping.json"
+DEFAULT_RUN_MODULE = "/usr/local/bin/run_module.sh"
+DEFAULT_RUNS_STREAM = "barestack:runs"
+DEFAULT_RUNS_GROUP = "barestack-workers"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(repr=False)
+    redis_url: str = field(repr=False)
+    venv_mapping_path: Path = Path(DEFAULT_VENV_MAPPING)
+    run_module_path: Path = Path(DEFAULT_RUN_MODULE)
+    runs_stream: str = DEFAULT_RUNS_STREAM
+    runs_group: str = DEFAULT_RUNS_GROUP
+    secret_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        secret_key = environ.get("SECRET_KEY", "").strip() or None
+        return cls(
+            database_url=env.url(
+                environ, "DATABASE_URL", POSTGRES_SCHEMES, "e.g. postgresql://user:password@127.0.0.1:5432/db"
+            ),
+            redis_url=env.url(environ, "REDIS_URL", REDIS_SCHEMES, "e.g. redis://:password@127.0.0.1:6379/0"),
+            venv_mapping_path=Path(env.optional(environ, "BARESTACK_VENV_MAPPING", DEFAULT_VENV_MAPPING)),
+            run_module_path=Path(env.optional(environ, "BARESTACK_RUN_MODULE", DEFAULT_RUN_MODULE)),
+            runs_stream=env.optional(environ, "BARESTACK_RUNS_STREAM", DEFAULT_RUNS_STREAM),
+            runs_group=env.optional(environ, "BARESTACK_RUNS_GROUP", DEFAULT_RUNS_GROUP),
+            secret_key=secret_key,
+        )

@@ -1,0 +1,78 @@
+"""The backend API as the frontend uses it; every call goes through BACKEND_API_URL."""
+
+from typing import Any
+from urllib.parse import quote
+
+from barestack_frontend import http_client
+
+
+class BackendUnavailable(Exception):
+    """The backend did not answer, or answered with a server error."""
+
+
+class BackendNotFound(Exception):
+    pass
+
+
+class BackendRejected(Exception):
+    """The backend refused the request as invalid (4xx); the message is its explanation."""
+
+
+def _detail(response: http_client.HttpResponse) -> str:
+    try:
+        document = response.json()
+    except ValueError:
+        return f"HTTP {response.status}"
+    if isinstance(document, dict):
+        return str(document.get("detail") or document.get("error") or f"HTTP {response.status}")
+    return f"HTTP {response.status}"
+
+
+class BackendClient:
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def _call(self, method: str, path: str, payload: Any = None) -> Any:
+        try:
+            response = http_client.request(method, self.base_url + path, self.timeout_s, payload)
+        except http_client.HttpUnavailable as error:
+            raise BackendUnavailable(f"the backend API does not answer ({error})") from None
+        if response.status == 404:
+            raise BackendNotFound(_detail(response))
+        if 400 <= response.status < 500:
+            raise BackendRejected(_detail(response))
+        if response.status >= 500:
+            raise BackendUnavailable(f"the backend API answered HTTP {response.status}: {_detail(response)}")
+        try:
+            return response.json()
+        except ValueError:
+            raise BackendUnavailable("the backend API answered with something that is not JSON") from None
+
+    @staticmethod
+    def _module_path(service: str, module: str) -> str:
+        return f"/modules/{quote(service, safe='')}/{quote(module, safe='')}"
+
+    def modules(self) -> dict[str, Any]:
+        return self._call("GET", "/modules")
+
+    def module(self, service: str, module: str) -> dict[str, Any]:
+        return self._call("GET", self._module_path(service, module))
+
+    def start_run(self, service: str, module: str, args: list[str]) -> dict[str, Any]:
+        return self._call("POST", self._module_path(service, module) + "/runs", {"args": args})
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/runs/{quote(run_id, safe='')}")
+
+    def health(self) -> dict[str, Any]:
+        """The backend's own health document; a 503 from it still counts as an answer."""
+        try:
+            response = http_client.request("GET", self.base_url + "/health", self.timeout_s)
+        except http_client.HttpUnavailable as error:
+            raise BackendUnavailable(f"the backend API does not answer ({error})") from None
+        try:
+            document = response.json()
+        except ValueError:
+            document = {}
+        return {"http_status": response.status, "status": document.get("status", "unknown")}

@@ -1,0 +1,89 @@
+"""The HTML pages: module list, one module, starting a run, one run."""
+
+import shlex
+import uuid
+from typing import Any
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from barestack_frontend.backend_client import BackendClient, BackendNotFound, BackendRejected
+from barestack_frontend.same_origin import require_same_origin
+
+blueprint = Blueprint("pages", __name__)
+UNFINISHED = frozenset({"queued", "running"})
+REFRESH_SECONDS = 2
+
+
+def backend() -> BackendClient:
+    return current_app.extensions["barestack_frontend.backend"]
+
+
+def _matches(module: dict[str, Any], query: str) -> bool:
+    return query in f"{module['service']}/{module['module']}".lower()
+
+
+@blueprint.get("/")
+def index() -> str:
+    listing = backend().modules()
+    query = request.args.get("q", "").strip().lower()
+    modules = [m for m in listing["modules"] if _matches(m, query)] if query else listing["modules"]
+    return render_template(
+        "index.html",
+        modules=modules,
+        total=listing["count"],
+        query=query,
+        runs_available=listing.get("runs_available", True),
+    )
+
+
+def _render_module(service: str, module: str, args_text: str = "", error: str | None = None) -> str:
+    try:
+        document = backend().module(service, module)
+    except BackendNotFound:
+        abort(404, description=f"There is no module {service}/{module}.")
+    return render_template(
+        "module.html",
+        module=document["module"],
+        runs=document["runs"],
+        runs_available=document.get("runs_available", True),
+        args_text=args_text,
+        error=error,
+    )
+
+
+@blueprint.get("/modules/<service>/<module>")
+def module_page(service: str, module: str) -> str:
+    return _render_module(service, module)
+
+
+@blueprint.post("/modules/<service>/<module>/run")
+def start_run(service: str, module: str) -> Response | tuple[str, int]:
+    require_same_origin()
+    args_text = request.form.get("args", "")
+    try:
+        # Arguments are typed like on a shell command line; quotes group words.
+        args = shlex.split(args_text)
+    except ValueError as error:
+        return _render_module(service, module, args_text, f"The arguments cannot be read: {error}."), 400
+    try:
+        run = backend().start_run(service, module, args)
+    except BackendNotFound:
+        abort(404, description=f"There is no module {service}/{module}.")
+    except BackendRejected as error:
+        return _render_module(service, module, args_text, f"The run was refused: {error}"), 400
+    # 303: the browser follows with a GET, and reloading the run page does not start another run.
+    return redirect(url_for("pages.run_page", run_id=run["id"]), code=303)
+
+
+@blueprint.get("/runs/<uuid:run_id>")
+def run_page(run_id: uuid.UUID) -> str:
+    try:
+        run = backend().run(str(run_id))
+    except BackendNotFound:
+        abort(404, description=f"There is no run {run_id}.")
+    return render_template(
+        "run.html",
+        run=run,
+        refresh_seconds=REFRESH_SECONDS if run["status"] in UNFINISHED else None,
+    )

@@ -1,0 +1,58 @@
+"""The frontend's settings, read from the environment (systemd's EnvironmentFile in production)."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from barestack_frontend.http_client import SUPPORTED_SCHEMES
+
+DEFAULT_BACKEND_TIMEOUT_S = 3.0
+
+
+class ConfigError(ValueError):
+    """A required environment variable is missing or has an invalid value."""
+
+
+def _backend_api_url(environ: Mapping[str, str]) -> str:
+    value = environ.get("BACKEND_API_URL", "").strip()
+    if not value:
+        raise ConfigError(
+            "environment variable BACKEND_API_URL is not set (e.g. http://127.0.0.1:5000 or "
+            "http+unix://%2Frun%2Fbarestack%2Fbackend.sock)"
+        )
+    parts = urlsplit(value)
+    if parts.scheme not in SUPPORTED_SCHEMES or not parts.netloc:
+        raise ConfigError(
+            f"environment variable BACKEND_API_URL must be a URL starting with one of: "
+            f"{', '.join(s + '://' for s in SUPPORTED_SCHEMES)}"
+        )
+    return value.rstrip("/")
+
+
+def _timeout(environ: Mapping[str, str]) -> float:
+    raw = environ.get("BACKEND_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_BACKEND_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"environment variable BACKEND_TIMEOUT must be a number of seconds, got {raw!r}"
+        ) from None
+    if not 0 < value <= 60:
+        raise ConfigError(
+            f"environment variable BACKEND_TIMEOUT must be between 0 and 60 seconds, got {raw!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend_api_url: str
+    backend_timeout_s: float = DEFAULT_BACKEND_TIMEOUT_S
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        return cls(backend_api_url=_backend_api_url(environ), backend_timeout_s=_timeout(environ))

@@ -1,0 +1,22 @@
+"""The infrastructure dashboard's app factory (gunicorn: ``barestack_infrastructure.wsgi:app``)."""
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from barestack_infrastructure import errors, request_log
+from barestack_infrastructure.collector import Collector
+from barestack_infrastructure.routes import status
+from barestack_infrastructure.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep components and units in display order
+    # Behind nginx at /infra/: trust one proxy hop so url_for() links carry the /infra prefix.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
+    app.extensions["barestack_infrastructure.collector"] = Collector(settings)
+    errors.install(app)
+    request_log.install(app)
+    app.register_blueprint(status.blueprint)
+    return app

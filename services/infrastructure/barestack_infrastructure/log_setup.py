@@ -1,0 +1,65 @@
+"""Logging to stderr, where journald collects it, with the message priority journald understands.
+
+Under systemd (JOURNAL_STREAM is set) each line starts with a ``<N>`` syslog priority prefix,
+so ``journalctl -p warning`` (the dashboard's "recent errors") finds warnings and errors.
+Request lines are bare ("GET /path 200 1.2ms ..."); other lines say their level and origin.
+"""
+
+import logging
+import os
+import sys
+
+PACKAGE_LOGGER = "barestack_infrastructure"
+REQUEST_LOGGER = f"{PACKAGE_LOGGER}.request"
+# logging level -> syslog priority (sd-daemon(3) prefixes)
+_SYSLOG_PRIORITY = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+_HANDLER_MARK = "_barestack_stderr"
+
+
+class JournalFormatter(logging.Formatter):
+    def __init__(self, journal: bool) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.name != REQUEST_LOGGER:
+            message = f"{record.levelname} {record.name}: {message}"
+        if self.journal:
+            return f"<{_SYSLOG_PRIORITY.get(record.levelno, 6)}>{message}"
+        return message
+
+
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is logged, not when logging was set up
+    (a server or test harness may replace it after start)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def configure() -> logging.Logger:
+    """Set up the package's logger once; safe to call from every app factory."""
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    if not any(getattr(handler, _HANDLER_MARK, False) for handler in logger.handlers):
+        handler = _CurrentStderrHandler()
+        handler.setFormatter(JournalFormatter(journal=bool(os.environ.get("JOURNAL_STREAM"))))
+        setattr(handler, _HANDLER_MARK, True)
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger

@@ -1,0 +1,36 @@
+"""One stderr line per request (journald collects it): method, path, status, duration."""
+
+import logging
+import time
+
+from flask import Flask, Response, g, request
+
+from barestack_infrastructure import log_setup
+
+
+def install(app: Flask) -> None:
+    log_setup.configure()
+    logger = logging.getLogger(log_setup.REQUEST_LOGGER)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response: Response) -> Response:
+        started = g.get("request_started")
+        duration_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+        # Server errors are warnings, so they show among a unit's recent errors on the dashboard.
+        level = logging.WARNING if response.status_code >= 500 else logging.INFO
+        # The query string is left out on purpose: it is user input and may carry anything.
+        logger.log(
+            level,
+            "%s %s%s %d %.1fms from=%s",
+            request.method,
+            request.script_root,
+            request.path,
+            response.status_code,
+            duration_ms,
+            request.remote_addr or "-",
+        )
+        return response

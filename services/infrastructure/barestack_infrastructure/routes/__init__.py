@@ -1,0 +1,1 @@
+"""The dashboard's blueprints: the page, /health and /metrics."""

@@ -1,0 +1,33 @@
+"""``/`` (HTML), ``/health`` (JSON, 503 when a critical component is down) and ``/metrics`` (Prometheus)."""
+
+from flask import Blueprint, Response, current_app, jsonify, render_template
+
+from barestack_infrastructure import metrics
+from barestack_infrastructure.collector import Collector, Snapshot
+
+blueprint = Blueprint("status", __name__)
+PAGE_REFRESH_SECONDS = 15
+
+
+def snapshot() -> Snapshot:
+    collector: Collector = current_app.extensions["barestack_infrastructure.collector"]
+    return collector.snapshot()
+
+
+@blueprint.get("/")
+def dashboard() -> tuple[str, int]:
+    current = snapshot()
+    page = render_template("dashboard.html", snapshot=current, refresh_seconds=PAGE_REFRESH_SECONDS)
+    # The page itself always renders (200): it is how an operator finds out what is down.
+    return page, 200
+
+
+@blueprint.get("/health")
+def health() -> tuple[Response, int]:
+    current = snapshot()
+    return jsonify(current.to_json()), 200 if current.healthy else 503
+
+
+@blueprint.get("/metrics")
+def prometheus_metrics() -> Response:
+    return Response(metrics.render(snapshot()), content_type=metrics.CONTENT_TYPE)

@@ -1,0 +1,69 @@
+"""The dashboard's settings, read from the environment (systemd's EnvironmentFile in production)."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from barestack_infrastructure import env
+from barestack_infrastructure.http_client import SUPPORTED_SCHEMES
+
+DEFAULT_UNITS = ("barestack-backend", "barestack-worker", "barestack-frontend", "barestack-infrastructure")
+DEFAULT_NGINX_URL = "http://127.0.0.1/"
+DEFAULT_CHECK_TIMEOUT_S = 2.0
+DEFAULT_RUNS_STREAM = "barestack:runs"
+
+
+def _units(environ: Mapping[str, str]) -> tuple[str, ...]:
+    raw = environ.get("BARESTACK_UNITS", "").strip()
+    if not raw:
+        return DEFAULT_UNITS
+    units = tuple(unit.strip() for unit in raw.split(",") if unit.strip())
+    for unit in units:
+        # Unit names go on a command line (systemctl/journalctl): only systemd's own name characters.
+        if unit.startswith("-") or not all(c.isalnum() or c in "-_.@:\\" for c in unit):
+            raise env.ConfigError(f"environment variable BARESTACK_UNITS has an invalid unit name: {unit!r}")
+    return units
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend_url: str
+    frontend_url: str
+    database_url: str = field(repr=False)
+    redis_url: str = field(repr=False)
+    nginx_status_url: str | None = None
+    nginx_url: str = DEFAULT_NGINX_URL
+    units: tuple[str, ...] = DEFAULT_UNITS
+    check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S
+    runs_stream: str = DEFAULT_RUNS_STREAM
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        nginx_status = environ.get("NGINX_STATUS_URL", "").strip()
+        return cls(
+            backend_url=env.url(
+                environ, "BACKEND_URL", SUPPORTED_SCHEMES, "e.g. http://127.0.0.1:5000"
+            ).rstrip("/"),
+            frontend_url=env.url(
+                environ, "FRONTEND_URL", SUPPORTED_SCHEMES, "e.g. http://127.0.0.1:3000"
+            ).rstrip("/"),
+            database_url=env.url(
+                environ,
+                "DATABASE_URL",
+                ("postgresql", "postgres"),
+                "e.g. postgresql://user:password@127.0.0.1:5432/db",
+            ),
+            redis_url=env.url(
+                environ, "REDIS_URL", ("redis", "rediss", "unix"), "e.g. redis://:password@127.0.0.1:6379/0"
+            ),
+            nginx_status_url=env.url(environ, "NGINX_STATUS_URL", ("http", "https"), "")
+            if nginx_status
+            else None,
+            nginx_url=env.url(environ, "NGINX_URL", ("http", "https"), "")
+            if environ.get("NGINX_URL", "").strip()
+            else DEFAULT_NGINX_URL,
+            units=_units(environ),
+            check_timeout_s=env.positive_number(environ, "BARESTACK_CHECK_TIMEOUT", DEFAULT_CHECK_TIMEOUT_S),
+            runs_stream=env.optional(environ, "BARESTACK_RUNS_STREAM", DEFAULT_RUNS_STREAM),
+        )

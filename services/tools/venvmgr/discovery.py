@@ -1,0 +1,144 @@
+"""Find the venvs a services tree needs: one per module, plus one per service.
+
+A module is ``<service>/<module>/app.py`` with a folder name like ``a-001``. A service is a
+folder of the services tree that has modules or its own ``requirements.txt``; folders with
+neither (``tools/``) are not services. A folder that looks like a module but is misnamed or
+lacks ``app.py`` is an error: silently skipping it would leave a module without a venv.
+"""
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import VenvManagerError
+from .requirements import REQUIREMENTS_FILENAME
+
+MODULE_NAME_RE = re.compile(r"^[a-z]+-\d{3,}$")
+SERVICE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+MODULE_ENTRYPOINT = "app.py"
+# A service's own venv sits beside its modules' venvs under a name no module can have.
+SERVICE_VENV_DIRNAME = "_service"
+
+
+@dataclass(frozen=True)
+class VenvSpec:
+    """One venv the services tree asks for."""
+
+    service: str
+    module: str | None
+    source: Path
+    requirements_file: Path | None
+
+    @property
+    def key(self) -> str:
+        """Mapping key: ``backend/a-001`` for a module, ``backend`` for the service itself."""
+        return self.service if self.module is None else f"{self.service}/{self.module}"
+
+    @property
+    def kind(self) -> str:
+        return "service" if self.module is None else "module"
+
+    def venv_path(self, venvs_dir: Path) -> Path:
+        return venvs_dir / self.service / (self.module or SERVICE_VENV_DIRNAME)
+
+
+def venv_path_for_key(venvs_dir: Path, key: str) -> Path:
+    """Where the venv of a mapping key lives, derived from the key (never from stored paths)."""
+    service, _, module = key.partition("/")
+    return venvs_dir / service / (module or SERVICE_VENV_DIRNAME)
+
+
+def is_valid_key(key: str) -> bool:
+    service, slash, module = key.partition("/")
+    if not SERVICE_NAME_RE.match(service):
+        return False
+    return not slash or bool(MODULE_NAME_RE.match(module))
+
+
+def _is_hidden_or_private(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def _module_folders(service_dir: Path) -> list[str]:
+    """Module folder names of one service, raising on folders that look like broken modules."""
+    modules: list[str] = []
+    problems: list[str] = []
+    with os.scandir(service_dir) as entries:
+        for entry in entries:
+            if not entry.is_dir() or _is_hidden_or_private(entry.name):
+                continue
+            folder = Path(entry.path)
+            has_entrypoint = (folder / MODULE_ENTRYPOINT).is_file()
+            if MODULE_NAME_RE.match(entry.name):
+                if has_entrypoint:
+                    modules.append(entry.name)
+                else:
+                    problems.append(f"module folder {folder} has no {MODULE_ENTRYPOINT}")
+            elif has_entrypoint and not (folder / "__init__.py").exists():
+                # A Python package (the service's Flask app) may have an app.py; a loose
+                # folder with one is a module whose name run_module.sh could never accept.
+                problems.append(
+                    f"bad module name {entry.name!r} in {service_dir}: "
+                    f"module folders must match {MODULE_NAME_RE.pattern}"
+                )
+    if problems:
+        raise VenvManagerError("; ".join(sorted(problems)))
+    return sorted(modules)
+
+
+def discover(services_dir: Path) -> list[VenvSpec]:
+    """All venvs of a services tree, services first then their modules, in a stable order."""
+    if not services_dir.is_dir():
+        raise VenvManagerError(f"services directory {services_dir} does not exist")
+    root = Path(os.path.abspath(services_dir))
+    specs: list[VenvSpec] = []
+    for service_dir in sorted(path for path in root.iterdir() if path.is_dir()):
+        if _is_hidden_or_private(service_dir.name):
+            continue
+        modules = _module_folders(service_dir)
+        service_requirements = service_dir / REQUIREMENTS_FILENAME
+        if not modules and not service_requirements.is_file():
+            continue
+        if not SERVICE_NAME_RE.match(service_dir.name):
+            raise VenvManagerError(
+                f"bad service name {service_dir.name!r}: service folders must match {SERVICE_NAME_RE.pattern}"
+            )
+        specs.append(
+            VenvSpec(
+                service=service_dir.name,
+                module=None,
+                source=service_dir,
+                requirements_file=service_requirements if service_requirements.is_file() else None,
+            )
+        )
+        for module in modules:
+            module_dir = service_dir / module
+            module_requirements = module_dir / REQUIREMENTS_FILENAME
+            specs.append(
+                VenvSpec(
+                    service=service_dir.name,
+                    module=module,
+                    source=module_dir,
+                    requirements_file=module_requirements if module_requirements.is_file() else None,
+                )
+            )
+    return specs
+
+
+def venvs_on_disk(venvs_dir: Path) -> set[str]:
+    """Keys of the venv folders present under the venvs dir (to prune ones nothing maps)."""
+    keys: set[str] = set()
+    if not venvs_dir.is_dir():
+        return keys
+    for service_dir in venvs_dir.iterdir():
+        if not service_dir.is_dir() or not SERVICE_NAME_RE.match(service_dir.name):
+            continue
+        for venv_dir in service_dir.iterdir():
+            if not venv_dir.is_dir() or venv_dir.is_symlink():
+                continue
+            if venv_dir.name == SERVICE_VENV_DIRNAME:
+                keys.add(service_dir.name)
+            elif MODULE_NAME_RE.match(venv_dir.name):
+                keys.add(f"{service_dir.name}/{venv_dir.name}")
+    return keys

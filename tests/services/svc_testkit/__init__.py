@@ -1,0 +1,1 @@
+"""Real throwaway infrastructure for the services' tests: PostgreSQL, Redis, modules, servers, browser."""

@@ -1,0 +1,134 @@
+"""A throwaway PostgreSQL 15 cluster from Debian's binaries, on a free loopback port.
+
+PostgreSQL refuses to run as root, so the cluster belongs to the ``postgres`` system user and
+lives in a private directory under /tmp (pytest's own tmp dirs are not reachable for that user).
+The application role logs in over TCP with scram-sha-256, as in production.
+"""
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+from svc_testkit.ports import free_port
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SYSTEM_USER = "postgres"
+
+
+def missing_binaries() -> str | None:
+    for binary in ("initdb", "pg_ctl", "postgres"):
+        if not (PG_BIN / binary).exists():
+            return f"PostgreSQL 15 binaries not found in {PG_BIN} (apt-get install postgresql)"
+    if shutil.which("runuser") is None:
+        return "runuser not found (util-linux)"
+    return None
+
+
+def _as_postgres(*command: str) -> None:
+    subprocess.run(["runuser", "-u", SYSTEM_USER, "--", *command], check=True, capture_output=True, text=True)
+
+
+@dataclass
+class PostgresServer:
+    base: Path
+    port: int
+    app_user: str
+    app_password: str
+    database: str
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.base / "socket"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.base / "data"
+
+    def url(self, database: str | None = None) -> str:
+        credentials = f"{self.app_user}:{self.app_password}"
+        return f"postgresql://{credentials}@127.0.0.1:{self.port}/{database or self.database}"
+
+    def admin_connection(self, database: str = "postgres") -> "psycopg2.extensions.connection":
+        """Superuser over the private unix socket (trust auth: only root and postgres can reach it)."""
+        conn = psycopg2.connect(host=str(self.socket_dir), port=self.port, user=SYSTEM_USER, dbname=database)
+        conn.autocommit = True
+        return conn
+
+    def create_database(self, name: str) -> str:
+        conn = self.admin_connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(name), sql.Identifier(self.app_user)
+                    )
+                )
+        finally:
+            conn.close()
+        return self.url(name)
+
+    @classmethod
+    def start(cls) -> "PostgresServer":
+        base = Path(tempfile.mkdtemp(prefix="barestack-pg-"))
+        (base / "socket").mkdir()
+        shutil.chown(base, SYSTEM_USER, SYSTEM_USER)
+        shutil.chown(base / "socket", SYSTEM_USER, SYSTEM_USER)
+        os.chmod(base, 0o700)
+        server = cls(base, free_port(), "barestack_app", secrets.token_urlsafe(18), "barestack")
+        _as_postgres(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(server.data_dir),
+            "-U",
+            SYSTEM_USER,
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-sync",
+        )
+        options = " ".join(
+            [
+                f"-c port={server.port}",
+                "-c listen_addresses=127.0.0.1",
+                f"-c unix_socket_directories={server.socket_dir}",
+                # Durability is pointless for a throwaway cluster; speed is not.
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+            ]
+        )
+        _as_postgres(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(server.data_dir),
+            "-l",
+            str(base / "log"),
+            "-o",
+            options,
+            "-w",
+            "start",
+        )
+        conn = server.admin_connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(server.app_user)),
+                    (server.app_password,),
+                )
+        finally:
+            conn.close()
+        server.create_database(server.database)
+        return server
+
+    def stop(self) -> None:
+        try:
+            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)

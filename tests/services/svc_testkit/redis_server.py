@@ -1,0 +1,78 @@
+"""A throwaway redis-server (Debian's) on a free loopback port, with a password and no persistence."""
+
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from svc_testkit.ports import free_port
+
+
+def missing_binary() -> str | None:
+    return None if shutil.which("redis-server") else "redis-server not found (apt-get install redis-server)"
+
+
+@dataclass
+class RedisServer:
+    process: subprocess.Popen[bytes]
+    workdir: Path
+    port: int
+    password: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True)
+
+    @classmethod
+    def start(cls) -> "RedisServer":
+        workdir = Path(tempfile.mkdtemp(prefix="barestack-redis-"))
+        port, password = free_port(), secrets.token_urlsafe(18)
+        process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+                "--requirepass",
+                password,
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        server = cls(process, workdir, port, password)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                server.client().ping()
+                return server
+            except redis.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    server.stop()
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)

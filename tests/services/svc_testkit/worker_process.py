@@ -1,0 +1,49 @@
+"""The worker as systemd runs it: ``python -m barestack_backend.worker`` in its own process."""
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BACKEND_DIR = Path(__file__).resolve().parents[3] / "services" / "backend"
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for_log(self, text: str, timeout_s: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while text not in self.log:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"worker never logged {text!r}; log:\n{self.log}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_worker(env: dict[str, str], name: str, log_dir: Path, **overrides: str) -> WorkerProcess:
+    log_path = log_dir / f"{name}.log"
+    environ = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(BACKEND_DIR),
+        "PYTHONUNBUFFERED": "1",
+        **env,
+        "BARESTACK_WORKER_NAME": name,
+        **overrides,
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "barestack_backend.worker"], env=environ, stdout=log, stderr=log
+        )
+    return WorkerProcess(process, log_path)

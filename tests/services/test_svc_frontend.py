@@ -1,0 +1,182 @@
+"""The frontend against a real backend (served on loopback, itself on real PostgreSQL and Redis)."""
+
+import re
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from barestack_backend.app import create_app as create_backend
+from barestack_backend.settings import Settings as BackendSettings
+from barestack_frontend.app import create_app
+from barestack_frontend.settings import ConfigError, Settings
+from flask.testing import FlaskClient
+from svc_testkit.ports import free_port
+from svc_testkit.runs_db import fetch_run
+
+
+def frontend_for(backend_url: str) -> FlaskClient:
+    app = create_app(Settings.from_env({"BACKEND_API_URL": backend_url}))
+    app.testing = True
+    return app.test_client()
+
+
+@pytest.fixture
+def client(live_backend: str) -> FlaskClient:
+    return frontend_for(live_backend)
+
+
+def test_settings_require_a_usable_backend_url() -> None:
+    with pytest.raises(ConfigError, match="BACKEND_API_URL is not set"):
+        Settings.from_env({})
+    with pytest.raises(ConfigError, match="BACKEND_API_URL must be a URL"):
+        Settings.from_env({"BACKEND_API_URL": "ftp://backend"})
+    with pytest.raises(ConfigError, match="BACKEND_TIMEOUT must be between"):
+        Settings.from_env({"BACKEND_API_URL": "http://127.0.0.1:5000", "BACKEND_TIMEOUT": "600"})
+
+
+def test_index_lists_every_module_with_a_run_button(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    for name in ("backend/echo-001", "backend/fail-002", "frontend/page-001"):
+        assert f">{name}</a>" in html
+        assert f'aria-label="Run {name}"' in html
+    assert 'action="/modules/backend/echo-001/run"' in html
+    assert "6 of 6 modules" in html and "never run" in html
+
+
+def test_index_filter(client: FlaskClient) -> None:
+    html = client.get("/?q=FAIL").get_data(as_text=True)
+    assert "backend/fail-002" in html and "backend/echo-001" not in html
+    assert "1 of 6 modules" in html
+
+
+def test_run_button_starts_a_run_and_redirects_to_its_page(
+    client: FlaskClient, backend_env: dict[str, str]
+) -> None:
+    response = client.post("/modules/backend/echo-001/run", data={"args": "--name 'two words'"})
+    assert response.status_code == 303
+    match = re.fullmatch(r"/runs/([0-9a-f-]{36})", response.headers["Location"])
+    assert match, response.headers["Location"]
+    row = fetch_run(backend_env["DATABASE_URL"], match.group(1))
+    assert row["args"] == ["--name", "two words"] and row["status"] == "queued"
+
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Run of backend/echo-001" in page
+    assert '<span class="status status-queued" id="run-status">queued</span>' in page
+    assert '<meta http-equiv="refresh" content="2">' in page  # keeps refreshing until the run ends
+    # "Run again" re-sends the arguments spelled so that they split the same way.
+    assert 'value="--name &#39;two words&#39;"' in page
+
+
+def test_a_finished_run_page_shows_the_result_and_stops_refreshing(
+    client: FlaskClient, backend_env: dict[str, str]
+) -> None:
+    from barestack_backend.worker import build_worker
+    from barestack_backend.worker_settings import WorkerSettings
+
+    location = client.post("/modules/backend/fail-002/run", data={"args": ""}).headers["Location"]
+    worker = build_worker(
+        WorkerSettings.from_env({**backend_env, "BARESTACK_WORKER_NAME": "w"}), threading.Event()
+    )
+    worker.queue.ensure_group()
+    for entry in worker.queue.read_new("w", block_ms=100):
+        worker.process(entry)
+    page = client.get(location).get_data(as_text=True)
+    assert '<span class="status status-failed" id="run-status">failed</span>' in page
+    assert '<dd id="exit-code">3</dd>' in page
+    assert "boom: something broke" in page and "about to fail" in page
+    assert 'http-equiv="refresh"' not in page
+
+
+def test_bad_arguments_are_explained_on_the_module_page(
+    client: FlaskClient, backend_env: dict[str, str]
+) -> None:
+    unbalanced = client.post("/modules/backend/echo-001/run", data={"args": "'oops"})
+    assert unbalanced.status_code == 400
+    assert "The arguments cannot be read" in unbalanced.get_data(as_text=True)
+    too_many = client.post("/modules/backend/echo-001/run", data={"args": " ".join(["x"] * 65)})
+    assert too_many.status_code == 400
+    assert "The run was refused" in too_many.get_data(as_text=True)
+
+
+def test_unknown_pages_are_404_pages(client: FlaskClient) -> None:
+    assert client.get("/modules/backend/nope-999").status_code == 404
+    assert client.post("/modules/backend/nope-999/run").status_code == 404
+    missing = client.get(f"/runs/{uuid.uuid4()}")
+    assert missing.status_code == 404 and "There is no run" in missing.get_data(as_text=True)
+
+
+def test_cross_site_posts_are_refused(client: FlaskClient, backend_env: dict[str, str]) -> None:
+    evil = client.post("/modules/backend/echo-001/run", headers={"Origin": "https://evil.example"})
+    assert evil.status_code == 403
+    fetch_site = client.post("/modules/backend/echo-001/run", headers={"Sec-Fetch-Site": "cross-site"})
+    assert fetch_site.status_code == 403
+    same = client.post(
+        "/modules/backend/echo-001/run",
+        headers={"Origin": "https://stack.example.test", "X-Forwarded-Host": "stack.example.test"},
+    )
+    assert same.status_code == 303
+
+
+def test_links_forms_and_redirects_carry_the_proxy_prefix(client: FlaskClient) -> None:
+    headers = {
+        "X-Forwarded-Prefix": "/app",
+        "X-Forwarded-Host": "stack.example.test",
+        "X-Forwarded-Proto": "https",
+    }
+    html = client.get("/", headers=headers).get_data(as_text=True)
+    assert 'href="/app/static/style.css"' in html
+    assert 'href="/app/modules/backend/echo-001"' in html
+    assert 'action="/app/modules/backend/echo-001/run"' in html
+    assert not re.search(r'(href|action)="/(?!app/)', html), "every link must carry the prefix"
+    redirect = client.post("/modules/backend/echo-001/run", headers=headers)
+    assert redirect.headers["Location"].startswith("/app/runs/")
+
+
+def test_backend_down_is_a_clear_503_page_not_a_traceback() -> None:
+    client = frontend_for(f"http://127.0.0.1:{free_port()}")
+    response = client.get("/")
+    assert response.status_code == 503
+    html = response.get_data(as_text=True)
+    assert "The backend is not available" in html and "Traceback" not in html
+    assert client.post("/modules/backend/echo-001/run").status_code == 503
+    health = client.get("/health")
+    assert health.status_code == 200
+    assert health.get_json()["status"] == "degraded"
+    assert health.get_json()["checks"]["backend"]["ok"] is False
+
+
+def test_health_reports_a_working_backend(client: FlaskClient) -> None:
+    body = client.get("/health").get_json()
+    assert body["status"] == "ok"
+    assert body["checks"]["backend"]["ok"] is True and body["checks"]["backend"]["status"] == "ok"
+
+
+@pytest.fixture
+def unix_socket_backend(backend_env: dict[str, str]) -> Iterator[str]:
+    import threading
+
+    from werkzeug.serving import make_server
+
+    socket_dir = Path(tempfile.mkdtemp(prefix="barestack-sock-"))
+    socket_path = socket_dir / "backend.sock"
+    server = make_server(f"unix://{socket_path}", 0, create_backend(BackendSettings.from_env(backend_env)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http+unix://{quote(str(socket_path), safe='')}"
+    server.shutdown()
+    thread.join(timeout=5)
+    server.server_close()
+    socket_path.unlink(missing_ok=True)
+    socket_dir.rmdir()
+
+
+def test_the_backend_can_be_reached_over_a_unix_socket(unix_socket_backend: str) -> None:
+    client = frontend_for(unix_socket_backend)
+    assert client.get("/health").get_json()["status"] == "ok"
+    assert "backend/echo-001" in client.get("/").get_data(as_text=True)

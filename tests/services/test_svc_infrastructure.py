@@ -1,0 +1,209 @@
+"""The infrastructure dashboard against real services, PostgreSQL, Redis and nginx.
+
+This controller has no systemd as PID 1, so the units must show as unknown, never as made-up data.
+"""
+
+import re
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from barestack_infrastructure.app import create_app
+from barestack_infrastructure.checks.nginx import parse_stub_status
+from barestack_infrastructure.collector import Collector
+from barestack_infrastructure.env import ConfigError
+from barestack_infrastructure.settings import DEFAULT_UNITS, Settings
+from barestack_infrastructure.systemd_units import SystemdReader, parse_show
+from flask.testing import FlaskClient
+from svc_testkit.ports import free_port
+from svc_testkit.postgres import PostgresServer
+
+
+def dashboard(env: dict[str, str]) -> FlaskClient:
+    app = create_app(Settings.from_env(env))
+    app.testing = True
+    return app.test_client()
+
+
+@pytest.fixture
+def client(infra_env: dict[str, str]) -> FlaskClient:
+    return dashboard(infra_env)
+
+
+def test_settings_name_what_is_wrong(infra_env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="BACKEND_URL is not set"):
+        Settings.from_env({k: v for k, v in infra_env.items() if k != "BACKEND_URL"})
+    with pytest.raises(ConfigError, match="invalid unit name"):
+        Settings.from_env({**infra_env, "BARESTACK_UNITS": "barestack-backend,--all"})
+    assert Settings.from_env(infra_env).units == DEFAULT_UNITS
+
+
+def test_health_is_ok_when_every_critical_component_is_up(client: FlaskClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["status"] == "ok"
+    for component in ("backend", "frontend", "postgresql", "redis", "nginx"):
+        assert body["checks"][component]["ok"] is True, body["checks"][component]
+    assert body["checks"]["backend"]["details"]["checks"] == {"postgresql": True, "redis": True}
+    assert body["checks"]["nginx"]["details"]["requests"] >= 1
+    assert body["checks"]["redis"]["details"]["runs_stream_length"] == 0
+
+
+def test_units_are_unknown_without_systemd(client: FlaskClient) -> None:
+    assert not SystemdReader(1.0).available(), "this test expects a machine without systemd as PID 1"
+    body = client.get("/health").get_json()
+    assert body["systemd_available"] is False
+    assert list(body["units"]) == list(DEFAULT_UNITS)
+    for unit in body["units"].values():
+        assert unit["summary"] == "unknown: systemd not available"
+        assert unit["active_state"] is None and unit["restarts"] is None
+
+
+@pytest.mark.parametrize("dead", ["REDIS_URL", "BACKEND_URL"])
+def test_health_is_503_when_a_critical_component_is_down(infra_env: dict[str, str], dead: str) -> None:
+    port = free_port()
+    url = f"redis://:pw@127.0.0.1:{port}/0" if dead == "REDIS_URL" else f"http://127.0.0.1:{port}"
+    response = dashboard({**infra_env, dead: url}).get("/health")
+    assert response.status_code == 503
+    component = "redis" if dead == "REDIS_URL" else "backend"
+    check = response.get_json()["checks"][component]
+    assert check["ok"] is False and check["critical"] is True
+    assert "refused" in check["details"]["error"].lower()
+
+
+def test_nginx_and_frontend_are_not_critical(infra_env: dict[str, str]) -> None:
+    env = {**infra_env, "NGINX_STATUS_URL": "", "NGINX_URL": f"http://127.0.0.1:{free_port()}/"}
+    env["FRONTEND_URL"] = f"http://127.0.0.1:{free_port()}"
+    response = dashboard(env).get("/health")
+    assert response.status_code == 200
+    assert response.get_json()["checks"]["nginx"]["ok"] is False
+    assert response.get_json()["checks"]["frontend"]["ok"] is False
+
+
+def test_nginx_without_a_status_page_counts_as_up_when_it_answers(
+    infra_env: dict[str, str], nginx_srv: object
+) -> None:
+    env = {**infra_env, "NGINX_STATUS_URL": "", "NGINX_URL": nginx_srv.url}  # type: ignore[attr-defined]
+    check = dashboard(env).get("/health").get_json()["checks"]["nginx"]
+    assert check["ok"] is True
+    assert check["summary"] == "answers (HTTP 404)"
+    assert check["details"]["server"].startswith("nginx")
+
+
+def test_the_database_password_never_shows(infra_env: dict[str, str], pg_server: PostgresServer) -> None:
+    password = "Sup3r-Secret-dashboard"
+    env = {
+        **infra_env,
+        "DATABASE_URL": f"postgresql://{pg_server.app_user}:{password}@127.0.0.1:{pg_server.port}/x",
+    }
+    client = dashboard(env)
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert "password authentication failed" in health.get_json()["checks"]["postgresql"]["details"]["error"]
+    for path in ("/health", "/", "/metrics"):
+        assert password not in client.get(path).get_data(as_text=True)
+
+
+def test_the_page_shows_every_component_and_unit(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "All critical components are up." in html
+    for name in ("Backend", "Frontend", "PostgreSQL", "Redis", "Nginx", *DEFAULT_UNITS):
+        assert f">{name}" in html
+    assert html.count("unknown: systemd not available") == len(DEFAULT_UNITS)
+
+
+def test_the_page_still_renders_when_things_are_down(infra_env: dict[str, str]) -> None:
+    env = {**infra_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    response = dashboard(env).get("/")
+    assert response.status_code == 200
+    assert "A critical component is down" in response.get_data(as_text=True)
+
+
+METRIC_LINE = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*\})? -?[0-9.]+(e-?[0-9]+)?$')
+
+
+def test_metrics_are_prometheus_text(client: FlaskClient) -> None:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type == "text/plain; version=0.0.4; charset=utf-8"
+    lines = response.get_data(as_text=True).splitlines()
+    samples = [line for line in lines if not line.startswith("#")]
+    assert all(METRIC_LINE.match(line) for line in samples), [s for s in samples if not METRIC_LINE.match(s)]
+    for component in ("backend", "frontend", "postgresql", "redis", "nginx"):
+        assert f'barestack_component_up{{component="{component}"}} 1' in samples
+        assert any(
+            s.startswith(f'barestack_check_duration_seconds{{component="{component}"}} ') for s in samples
+        )
+    assert "barestack_up 1" in samples and "barestack_systemd_available 0" in samples
+    assert "barestack_runs_stream_length 0" in samples
+    # Unknown unit states are left out rather than reported as 0 (down).
+    assert not any(s.startswith("barestack_unit_") for s in samples)
+    assert "# TYPE barestack_component_up gauge" in lines
+
+
+def test_links_carry_the_proxy_prefix(client: FlaskClient) -> None:
+    html = client.get("/", headers={"X-Forwarded-Prefix": "/infra"}).get_data(as_text=True)
+    for target in ("/infra/static/style.css", "/infra/health", "/infra/metrics", "/infra/"):
+        assert f'href="{target}"' in html
+    assert not re.search(r'href="/(?!infra/)', html)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts connections and never answers: what a hung service looks like."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_checks_run_concurrently_with_their_timeout(infra_env: dict[str, str], silent_server: str) -> None:
+    env = {
+        **infra_env,
+        "BACKEND_URL": silent_server,
+        "FRONTEND_URL": silent_server,
+        "BARESTACK_CHECK_TIMEOUT": "1",
+    }
+    collector = Collector(Settings.from_env(env))
+    started = time.monotonic()
+    snapshot = collector.snapshot()
+    elapsed = time.monotonic() - started
+    checks = {check.component: check for check in snapshot.checks}
+    assert not checks["backend"].ok and not checks["frontend"].ok
+    assert (
+        checks["backend"].summary == "HttpUnavailable" and "timed out" in checks["backend"].details["error"]
+    )
+    assert checks["postgresql"].ok and checks["redis"].ok
+    assert elapsed < 1.9, f"two 1 s timeouts took {elapsed:.2f} s: the checks did not run concurrently"
+
+
+def test_systemctl_show_output_is_read_per_unit() -> None:
+    # The shape `systemctl show --property=... a b` prints: one block per unit, blank line between.
+    output = (
+        "Id=barestack-backend.service\nLoadState=loaded\nActiveState=active\nSubState=running\n"
+        "ActiveEnterTimestamp=Wed 2025-11-26 02:48:00 UTC\nNRestarts=2\n\n"
+        "Id=barestack-worker.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\n"
+        "ActiveEnterTimestamp=\nNRestarts=0\n"
+    )
+    blocks = parse_show(output)
+    assert [block["Id"] for block in blocks] == ["barestack-backend.service", "barestack-worker.service"]
+    assert blocks[0]["NRestarts"] == "2" and blocks[1]["ActiveEnterTimestamp"] == ""
+
+
+def test_stub_status_is_parsed() -> None:
+    text = (
+        "Active connections: 3 \nserver accepts handled requests\n 10 10 42 \n"
+        "Reading: 0 Writing: 1 Waiting: 2 \n"
+    )
+    assert parse_stub_status(text) == {
+        "active_connections": 3,
+        "accepted_connections": 10,
+        "handled_connections": 10,
+        "requests": 42,
+    }
+    with pytest.raises(ValueError, match="not an nginx stub_status page"):
+        parse_stub_status("<html>hello</html>")

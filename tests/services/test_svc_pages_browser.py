@@ -1,0 +1,126 @@
+"""The pages as a person sees them: headless chromium against the services served for real.
+
+Backend, frontend and dashboard run on loopback (werkzeug's server in threads) over the
+throwaway PostgreSQL and Redis, with a real worker thread executing modules. One screenshot of
+each page goes to /tmp/barestack-screens/ for a human look.
+"""
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from barestack_backend.worker import build_worker
+from barestack_backend.worker_settings import WorkerSettings
+from barestack_frontend.app import create_app as create_frontend
+from barestack_frontend.settings import Settings as FrontendSettings
+from barestack_infrastructure.app import create_app as create_dashboard
+from barestack_infrastructure.settings import DEFAULT_UNITS
+from barestack_infrastructure.settings import Settings as DashboardSettings
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+from svc_testkit.browser import Browser, missing_browser
+from svc_testkit.live_server import serve
+from svc_testkit.ports import free_port
+
+SCREENS = Path("/tmp/barestack-screens")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    missing = missing_browser()
+    if missing:
+        pytest.skip(missing)
+    SCREENS.mkdir(exist_ok=True)
+    session = Browser()
+    yield session.driver
+    session.quit()
+
+
+@pytest.fixture
+def running_worker(backend_env: dict[str, str]) -> Iterator[None]:
+    settings = WorkerSettings.from_env({**backend_env, "BARESTACK_WORKER_NAME": "browser-test-worker"})
+    stop = threading.Event()
+    worker = build_worker(dataclasses.replace(settings, block_ms=200), stop)
+    thread = threading.Thread(target=worker.serve, name="worker", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)
+    worker.database.close()
+
+
+def visible_text(driver: WebDriver) -> str:
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def test_modules_page_run_button_and_run_page(
+    browser: WebDriver, live_frontend: str, running_worker: None
+) -> None:
+    browser.get(live_frontend + "/")
+    assert browser.title == "Modules · barestack"
+    table = browser.find_element(By.CSS_SELECTOR, "table.modules").text
+    for name in ("backend/echo-001", "backend/fail-002", "backend/noisy-005", "frontend/page-001"):
+        assert name in table
+    assert "never run" in table
+    browser.save_screenshot(str(SCREENS / "frontend-modules.png"))
+
+    browser.find_element(By.CSS_SELECTOR, 'button[aria-label="Run backend/echo-001"]').click()
+    WebDriverWait(browser, 10).until(lambda d: "/runs/" in d.current_url)
+    # The page refreshes itself while the run is queued or running.
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_element(By.ID, "run-status").text in ("succeeded", "failed", "timeout")
+    )
+    assert browser.find_element(By.ID, "run-status").text == "succeeded"
+    assert browser.find_element(By.ID, "exit-code").text == "0"
+    assert "hello from echo-001" in browser.find_element(By.ID, "stdout").text
+    assert "a warning on stderr" in browser.find_element(By.ID, "stderr").text
+    assert "refreshes every" not in visible_text(browser)
+    browser.save_screenshot(str(SCREENS / "frontend-run.png"))
+
+    browser.find_element(By.LINK_TEXT, "Modules").click()
+    row = browser.find_element(By.XPATH, "//tr[th/a[text()='backend/echo-001']]")
+    assert "succeeded" in row.text
+
+
+def test_module_page_runs_with_arguments(
+    browser: WebDriver, live_frontend: str, running_worker: None
+) -> None:
+    browser.get(live_frontend + "/modules/backend/echo-001")
+    browser.find_element(By.ID, "args").send_keys("--who 'the tester'")
+    browser.find_element(By.CSS_SELECTOR, "form.run button").click()
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "run-status").text == "succeeded")
+    assert "args: --who the tester" in browser.find_element(By.ID, "stdout").text
+
+
+def test_backend_down_page(browser: WebDriver) -> None:
+    server = serve(
+        create_frontend(FrontendSettings.from_env({"BACKEND_API_URL": f"http://127.0.0.1:{free_port()}"}))
+    )
+    try:
+        browser.get(server.url + "/")
+        assert browser.find_element(By.TAG_NAME, "h1").text == "The backend is not available"
+        assert "Traceback" not in visible_text(browser)
+        browser.save_screenshot(str(SCREENS / "frontend-backend-down.png"))
+    finally:
+        server.stop()
+
+
+def test_dashboard_page(browser: WebDriver, infra_env: dict[str, str]) -> None:
+    server = serve(create_dashboard(DashboardSettings.from_env(infra_env)))
+    try:
+        browser.get(server.url + "/")
+        assert browser.find_element(By.ID, "overall").text.startswith("All critical components are up.")
+        for component in ("backend", "frontend", "postgresql", "redis", "nginx"):
+            badge = browser.find_element(By.CSS_SELECTOR, f"#component-{component} .badge")
+            assert badge.text == "up", component
+        for unit in DEFAULT_UNITS:
+            row = browser.find_element(By.ID, f"unit-{unit}")
+            assert "unknown: systemd not available" in row.text
+        browser.set_window_size(1280, 1300)  # the whole page, units table included
+        browser.save_screenshot(str(SCREENS / "dashboard.png"))
+        browser.set_window_size(1280, 900)
+    finally:
+        server.stop()

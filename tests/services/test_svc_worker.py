@@ -1,0 +1,300 @@
+"""The worker: runs modules through run_module.sh, stores results, survives timeouts and dead workers.
+
+In-process tests drive one Worker step by step; the recovery tests run real worker processes
+and kill them with real signals.
+"""
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from barestack_backend.app import create_app
+from barestack_backend.env import ConfigError
+from barestack_backend.settings import Settings
+from barestack_backend.worker import Worker, build_worker
+from barestack_backend.worker_settings import WorkerSettings
+from flask.testing import FlaskClient
+from svc_testkit.module_tree import ModuleTree
+from svc_testkit.redis_server import RedisServer
+from svc_testkit.runs_db import fetch_run, wait_for_run
+from svc_testkit.worker_process import start_worker
+
+GROUP = "barestack-workers"
+
+
+@pytest.fixture
+def api(backend_env: dict[str, str]) -> FlaskClient:
+    app = create_app(Settings.from_env(backend_env))
+    app.testing = True
+    return app.test_client()
+
+
+def make_worker(env: dict[str, str], **overrides: str) -> Worker:
+    settings = WorkerSettings.from_env({**env, "BARESTACK_WORKER_NAME": "test-worker", **overrides})
+    worker = build_worker(settings, threading.Event())
+    worker.queue.ensure_group()
+    return worker
+
+
+@pytest.fixture
+def worker(backend_env: dict[str, str]) -> Iterator[Worker]:
+    worker = make_worker(backend_env)
+    yield worker
+    worker.database.close()
+
+
+def work_off(worker: Worker) -> int:
+    """Process what is on the stream now, as the worker's loop would; returns how many entries."""
+    entries = worker.queue.read_new(worker.name, block_ms=100, count=100)
+    for entry in entries:
+        worker.process(entry)
+    return len(entries)
+
+
+def start_run(api: FlaskClient, module: str, *args: str) -> str:
+    response = api.post(f"/modules/backend/{module}/runs", json={"args": list(args)})
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()["id"]
+
+
+def assert_queue_empty(redis_srv: RedisServer, stream: str) -> None:
+    client = redis_srv.client()
+    assert client.xlen(stream) == 0, "finished entries are deleted from the stream"
+    assert client.xpending(stream, GROUP)["pending"] == 0, "and acknowledged"
+
+
+def test_worker_settings_name_bad_variables(backend_env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="BARESTACK_RUN_TIMEOUT must be a number"):
+        WorkerSettings.from_env({**backend_env, "BARESTACK_RUN_TIMEOUT": "soon"})
+    with pytest.raises(ConfigError, match="BARESTACK_CLAIM_IDLE_MS must be greater than 0"):
+        WorkerSettings.from_env({**backend_env, "BARESTACK_CLAIM_IDLE_MS": "0"})
+    with pytest.raises(ConfigError, match="REDIS_URL is not set"):
+        WorkerSettings.from_env({"DATABASE_URL": backend_env["DATABASE_URL"]})
+
+
+def test_a_run_succeeds_with_its_output_stored(
+    api: FlaskClient, worker: Worker, backend_env: dict[str, str], redis_srv: RedisServer
+) -> None:
+    run_id = start_run(api, "echo-001", "--greeting", "two words")
+    assert work_off(worker) == 1
+    run = api.get(f"/runs/{run_id}").get_json()
+    assert run["status"] == "succeeded"
+    assert run["exit_code"] == 0
+    assert run["stdout_tail"] == "hello from echo-001\nargs: --greeting two words\n"
+    assert run["stderr_tail"] == "a warning on stderr\n"
+    assert run["attempts"] == 1 and run["worker"] == "test-worker"
+    assert run["duration_ms"] > 0 and run["started_at"] and run["finished_at"]
+    assert_queue_empty(redis_srv, backend_env["BARESTACK_RUNS_STREAM"])
+
+
+def test_a_failing_module_is_failed_with_its_exit_code(api: FlaskClient, worker: Worker) -> None:
+    run_id = start_run(api, "fail-002")
+    work_off(worker)
+    run = api.get(f"/runs/{run_id}").get_json()
+    assert (run["status"], run["exit_code"]) == ("failed", 3)
+    assert "boom: something broke" in run["stderr_tail"]
+
+
+def test_a_module_over_the_timeout_is_killed(api: FlaskClient, backend_env: dict[str, str]) -> None:
+    worker = make_worker(backend_env, BARESTACK_RUN_TIMEOUT="1")
+    run_id = start_run(api, "sleep-003", "30")
+    started = time.monotonic()
+    work_off(worker)
+    assert time.monotonic() - started < 6
+    run = api.get(f"/runs/{run_id}").get_json()
+    assert run["status"] == "timeout"
+    assert run["exit_code"] == 128 + signal.SIGTERM
+    assert run["stdout_tail"] == "sleeping\n"
+    assert "killed after the 1 s timeout" in run["stderr_tail"]
+    assert 1000 <= run["duration_ms"] < 5000
+
+
+def test_only_the_tail_of_a_long_output_is_kept(api: FlaskClient, worker: Worker) -> None:
+    run_id = start_run(api, "noisy-005")
+    work_off(worker)
+    run = api.get(f"/runs/{run_id}").get_json()
+    assert run["status"] == "succeeded"
+    assert len(run["stdout_tail"].encode()) <= 4096
+    assert run["stdout_tail"].endswith("line 19999 " + "x" * 40 + "\nTHE END\n")
+
+
+def test_a_module_gone_from_the_mapping_fails_with_run_module_exit_2(
+    api: FlaskClient, backend_env: dict[str, str], modules: ModuleTree, tmp_path: Path
+) -> None:
+    run_id = start_run(api, "echo-001")
+    empty_mapping = tmp_path / "mapping.json"
+    empty_mapping.write_text('{"format": 1, "venvs": {}}')
+    worker = make_worker(backend_env, BARESTACK_VENV_MAPPING=str(empty_mapping))
+    worker._module_environ["BARESTACK_VENV_MAPPING"] = str(empty_mapping)
+    work_off(worker)
+    run = api.get(f"/runs/{run_id}").get_json()
+    assert (run["status"], run["exit_code"]) == ("failed", 2)
+    assert "unknown module backend/echo-001" in run["stderr_tail"]
+
+
+def test_a_missing_run_module_script_fails_the_run_clearly(
+    api: FlaskClient, backend_env: dict[str, str], tmp_path: Path
+) -> None:
+    worker = make_worker(backend_env, BARESTACK_RUN_MODULE=str(tmp_path / "no-such-run_module.sh"))
+    run_id = start_run(api, "echo-001")
+    work_off(worker)
+    run = api.get(f"/runs/{run_id}").get_json()
+    assert run["status"] == "failed" and run["exit_code"] is None
+    assert "could not start" in run["stderr_tail"] and "No such file" in run["stderr_tail"]
+
+
+def test_malformed_entries_are_dropped(
+    worker: Worker, backend_env: dict[str, str], redis_srv: RedisServer
+) -> None:
+    stream = backend_env["BARESTACK_RUNS_STREAM"]
+    redis_srv.client().xadd(stream, {"something": "else"})
+    redis_srv.client().xadd(stream, {"run_id": "not-a-uuid"})
+    assert work_off(worker) == 2
+    assert_queue_empty(redis_srv, stream)
+
+
+def test_a_run_that_keeps_killing_its_worker_is_given_up(
+    api: FlaskClient, backend_env: dict[str, str], redis_srv: RedisServer
+) -> None:
+    worker = make_worker(backend_env, BARESTACK_MAX_ATTEMPTS="1")
+    run_id = start_run(api, "echo-001")
+    # What a worker dying mid-run leaves behind: the row running, the entry pending.
+    entry = worker.queue.read_new("dead-worker", block_ms=100)[0]
+    with worker.database.cursor() as cur:
+        cur.execute(
+            "UPDATE barestack.runs SET status = 'running', attempts = 1, worker = %s WHERE id = %s",
+            ("dead-worker", run_id),
+        )
+    worker.process(entry)
+    run = fetch_run(backend_env["DATABASE_URL"], run_id)
+    assert run["status"] == "failed"
+    assert "gave up after 1 attempts" in run["stderr_tail"]
+    assert_queue_empty(redis_srv, backend_env["BARESTACK_RUNS_STREAM"])
+
+
+def test_a_finished_run_delivered_again_is_not_rerun(
+    api: FlaskClient, worker: Worker, backend_env: dict[str, str]
+) -> None:
+    run_id = start_run(api, "echo-001")
+    work_off(worker)
+    before = fetch_run(backend_env["DATABASE_URL"], run_id)
+    worker.queue.enqueue(run_id)  # e.g. the worker died between storing the result and acknowledging
+    work_off(worker)
+    assert fetch_run(backend_env["DATABASE_URL"], run_id) == before
+
+
+# --- real worker processes -----------------------------------------------------------------
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_killed_worker_loses_no_run(
+    api: FlaskClient, backend_env: dict[str, str], redis_srv: RedisServer, tmp_path: Path
+) -> None:
+    fast_claim = {"BARESTACK_CLAIM_IDLE_MS": "1500"}
+    marker = tmp_path / "first-attempt.pid"
+    first = start_worker(backend_env, "worker-a", tmp_path, **fast_claim)
+    second = None
+    try:
+        run_id = start_run(api, "once-004", str(marker))
+        wait_for_run(
+            backend_env["DATABASE_URL"], run_id, lambda r: r["status"] == "running" and marker.exists()
+        )
+        second = start_worker(backend_env, "worker-b", tmp_path, **fast_claim)
+        second.wait_for_log("consuming stream")
+        # Longer than the claim idle time: worker-a keeps its entry alive, so worker-b leaves it alone.
+        time.sleep(2.5)
+        run = fetch_run(backend_env["DATABASE_URL"], run_id)
+        assert (run["status"], run["worker"], run["attempts"]) == ("running", "worker-a", 1)
+
+        module_pid = int(marker.read_text())
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=5)
+        deadline = time.monotonic() + 5
+        while _process_alive(module_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _process_alive(module_pid), "the module must die with its worker"
+        run = wait_for_run(backend_env["DATABASE_URL"], run_id, lambda r: r["status"] == "succeeded")
+        assert run["worker"] == "worker-b"
+        assert run["attempts"] == 2
+        assert run["stdout_tail"] == "second attempt finished the run\n"
+        second.wait_for_log("claimed entry")
+        assert_queue_empty(redis_srv, backend_env["BARESTACK_RUNS_STREAM"])
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+def test_sigterm_hands_the_current_run_back_and_exits_0(
+    api: FlaskClient, backend_env: dict[str, str], redis_srv: RedisServer, tmp_path: Path
+) -> None:
+    marker = tmp_path / "first-attempt.pid"
+    settings = {"BARESTACK_CLAIM_IDLE_MS": "1000", "BARESTACK_STOP_GRACE": "0.5"}
+    first = start_worker(backend_env, "worker-a", tmp_path, **settings)
+    second = None
+    try:
+        run_id = start_run(api, "once-004", str(marker))
+        wait_for_run(
+            backend_env["DATABASE_URL"], run_id, lambda r: r["status"] == "running" and marker.exists()
+        )
+        first.process.send_signal(signal.SIGTERM)
+        assert first.process.wait(timeout=10) == 0
+        assert "handed back: worker stopping" in first.log
+        run = fetch_run(backend_env["DATABASE_URL"], run_id)
+        assert (run["status"], run["worker"], run["attempts"]) == ("queued", None, 0)
+        pending = redis_srv.client().xpending(backend_env["BARESTACK_RUNS_STREAM"], GROUP)
+        assert pending["pending"] == 1, "the entry stays pending for another worker"
+
+        second = start_worker(backend_env, "worker-b", tmp_path, **settings)
+        run = wait_for_run(backend_env["DATABASE_URL"], run_id, lambda r: r["status"] == "succeeded")
+        assert run["worker"] == "worker-b"
+        # An idle worker stops at once on SIGTERM, too.
+        second.process.send_signal(signal.SIGTERM)
+        assert second.process.wait(timeout=5) == 0
+        assert "worker worker-b stopped" in second.log
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+def test_a_worker_without_configuration_says_what_is_missing(tmp_path: Path) -> None:
+    worker = start_worker({}, "worker-unconfigured", tmp_path)
+    assert worker.process.wait(timeout=10) == 2
+    assert "DATABASE_URL is not set" in worker.log
+
+
+REAL_RUN_MODULE = Path(__file__).resolve().parents[2] / "services" / "tools" / "run_module.sh"
+
+
+def test_runs_through_the_projects_run_module_sh(
+    api: FlaskClient, backend_env: dict[str, str], modules: ModuleTree, tmp_path: Path
+) -> None:
+    """The worker against the real services/tools/run_module.sh, not the stand-in."""
+    if not REAL_RUN_MODULE.exists():
+        pytest.skip(f"{REAL_RUN_MODULE} not written yet")
+    worker = make_worker(backend_env, BARESTACK_RUN_MODULE=str(REAL_RUN_MODULE))
+    worker._module_environ.update(
+        {
+            "BARESTACK_VENV_MAPPING": str(modules.mapping_path),
+            "BARESTACK_ENV_FILE": str(tmp_path / "absent.env"),
+        }
+    )
+    ok = start_run(api, "echo-001", "--flag")
+    failing = start_run(api, "fail-002")
+    work_off(worker)
+    run = api.get(f"/runs/{ok}").get_json()
+    assert (run["status"], run["exit_code"]) == ("succeeded", 0), run
+    assert run["stdout_tail"] == "hello from echo-001\nargs: --flag\n"
+    assert api.get(f"/runs/{failing}").get_json()["exit_code"] == 3
