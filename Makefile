@@ -10,20 +10,21 @@ PYTHON      ?= python3
 TESTMACHINE := python3 tests/machines/testmachine
 DEMO        := barestack-demo
 DEMO_VARS   := inventories/local/host_vars/$(DEMO)/machine.yml
-SCENARIOS   ?= default
+SCENARIOS   ?= default supervisor
 PYTEST_ARGS ?=
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup apt-packages demo demo-destroy test lint unit molecule vault
+.PHONY: help setup apt-packages demo demo-destroy test test-bookworm lint unit molecule vault
 
 help:
 	@echo "make demo          create or reuse the test machine '$(DEMO)' and converge site.yml on it"
 	@echo "make demo-destroy  remove that machine"
 	@echo "make test          lint + pytest + molecule ($(SCENARIOS)); what CI runs"
 	@echo "make vault ENV=staging  create inventories/ENV/group_vars/all/vault.yml with random secrets"
+	@echo "make test-bookworm the default scenario on Debian 12 (not in CI: it would push CI past 45 minutes)"
 	@echo "make setup         controller packages and the .venv toolchain (demo and test run it)"
 
 setup: apt-packages $(VENV)/.installed
@@ -46,24 +47,34 @@ $(VENV)/.installed: requirements/controller.txt
 	@touch $@
 
 demo: setup
-	@$(TESTMACHINE) create $(DEMO) --release trixie --reuse --json > /dev/null
 	@mkdir -p $(dir $(DEMO_VARS))
-	@$(TESTMACHINE) inventory $(DEMO) > $(DEMO_VARS)
+	@# The machine's connection, as host_vars (JSON is YAML) beside inventories/local/hosts.yml.
+	@$(TESTMACHINE) create $(DEMO) --release trixie --reuse --json | python3 -c 'import json, sys; \
+	  m = json.load(sys.stdin); print(json.dumps({"ansible_host": m["address"], "ansible_user": m["user"], \
+	  "ansible_port": m["ssh_port"], "ansible_ssh_private_key_file": m["ssh_key"], \
+	  "ansible_ssh_common_args": m["ssh_common_args"], "ansible_python_interpreter": "/usr/bin/python3"}, indent=2))' \
+	  > $(DEMO_VARS)
 	ansible-playbook site.yml -i inventories/local/hosts.yml
-	@address=$$(sed -n 's/^ansible_host: *//p' $(DEMO_VARS)); \
+	@address=$$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["ansible_host"])' $(DEMO_VARS)); \
 	echo; \
-	echo "barestack is up on the test machine '$(DEMO)':"; \
-	echo "  stack:    http://$$address/"; \
-	echo "  shell:    $(TESTMACHINE) shell $(DEMO)"; \
-	echo "  status:   $(TESTMACHINE) shell $(DEMO) -- systemctl status nginx"; \
-	echo "  logs:     $(TESTMACHINE) shell $(DEMO) -- journalctl -u nginx -n 50"; \
-	echo "  remove:   make demo-destroy"
+	echo "barestack is up on the test machine '$(DEMO)' ($$address):"; \
+	echo "  frontend:        http://$$address/"; \
+	echo "  backend API:     http://$$address/api/health   http://$$address/api/modules"; \
+	echo "  infrastructure:  http://$$address/infra/"; \
+	echo "  a shell there:   $(TESTMACHINE) shell $(DEMO)"; \
+	echo "  services:        $(TESTMACHINE) shell $(DEMO) -- systemctl status 'barestack-*'"; \
+	echo "  logs:            $(TESTMACHINE) shell $(DEMO) -- journalctl -u barestack-backend -n 50"; \
+	echo "  run a module:    $(TESTMACHINE) shell $(DEMO) -- run_module.sh backend/a-001 app.py 1.10 1.9"; \
+	echo "  remove it:       make demo-destroy"
 
 demo-destroy:
 	$(TESTMACHINE) destroy $(DEMO)
 	rm -f $(DEMO_VARS)
 
 test: setup lint unit molecule
+
+test-bookworm: setup
+	molecule test --scenario-name bookworm
 
 lint:
 	yamllint --strict .
@@ -92,3 +103,20 @@ vault: setup
 	ansible-vault encrypt --vault-password-file "$$passfile" "$$vault" >/dev/null; \
 	echo "wrote $$vault (encrypted); vault password in $$passfile"; \
 	echo "run: ansible-playbook site.yml -i inventories/$(ENV)/hosts.yml --vault-password-file $$passfile"
+
+# --- bench (issue 6) -------------------------------------------------------------------------
+# Benchmarks on bench-* test machines; not part of `make test` (their smoke test is, in pytest).
+#   make bench                every part, < 30 min on 2 cores; writes bench/results/bench-all.{json,md}
+#   make bench PART=venvs     one part, or a comma list of converge,nochange,venvs,requests,deploy
+#   make bench BENCH_ARGS='--iterations 1 --module-counts 100'   quicker, for trying changes
+#   make bench-smoke          the bench code on small N without a machine (< 1 min)
+PART       ?= all
+BENCH_ARGS ?=
+
+.PHONY: bench bench-smoke
+
+bench: setup
+	PYTHONPATH=tests/bench $(VENV)/bin/python -m barestack_bench --part $(PART) $(BENCH_ARGS)
+
+bench-smoke: setup
+	$(VENV)/bin/pytest -q tests/unit/bench

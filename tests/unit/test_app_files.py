@@ -1,0 +1,97 @@
+"""The scripts the app role ships: the deploy's health gate and the source tree hash.
+
+The health gate is run against a real HTTP server on loopback; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+FILES = Path(__file__).resolve().parents[2] / "roles" / "app" / "files"
+
+
+class Handler(BaseHTTPRequestHandler):
+    statuses: ClassVar[dict[str, int]] = {"/ok": 200, "/down": 503}
+
+    def do_GET(self) -> None:
+        self.send_response(self.statuses.get(self.path, 404))
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def gate(*arguments: str) -> tuple[int, dict[str, object]]:
+    completed = subprocess.run(
+        [sys.executable, str(FILES / "health_gate.py"), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return completed.returncode, json.loads(completed.stdout)
+
+
+def test_gate_passes_when_every_check_answers_as_expected(server: str) -> None:
+    code, report = gate("--base", server, "--check", "/ok=200", "--check", "/down=503", "--deadline", "3")
+    assert code == 0
+    assert report["passed"] is True and report["failed"] == []
+
+
+def test_gate_names_exactly_the_failing_checks(server: str) -> None:
+    code, report = gate(
+        "--base", server, "--check", "/ok=200", "--check", "/down=200", "--deadline", "1", "--interval", "0.2"
+    )
+    assert code == 1
+    assert report["failed"] == [{"path": "/down", "expected": 200, "got": 503}]
+
+
+def test_gate_reports_a_refused_connection() -> None:
+    code, report = gate("--base", "http://127.0.0.1:9", "--check", "/=200", "--deadline", "0.5")
+    assert code == 1
+    assert "Connection" in str(report["failed"][0]["got"])  # type: ignore[index]
+
+
+def tree_hash(root: Path) -> str:
+    completed = subprocess.run(
+        [sys.executable, str(FILES / "tree_hash.py"), str(root)], capture_output=True, text=True, check=True
+    )
+    return completed.stdout.strip()
+
+
+def test_tree_hash_follows_content_names_and_exec_bits_only(tmp_path: Path) -> None:
+    (tmp_path / "backend").mkdir()
+    app = tmp_path / "backend" / "app.py"
+    app.write_text("print('a')\n")
+    first = tree_hash(tmp_path)
+
+    (tmp_path / "backend" / "__pycache__").mkdir()
+    (tmp_path / "backend" / "__pycache__" / "app.cpython-313.pyc").write_bytes(b"\0")
+    (tmp_path / "backend" / "app.py~").write_text("editor backup")
+    assert tree_hash(tmp_path) == first
+
+    os.chmod(app, 0o755)
+    executable = tree_hash(tmp_path)
+    assert executable != first
+
+    app.write_text("print('b')\n")
+    assert tree_hash(tmp_path) not in {first, executable}
