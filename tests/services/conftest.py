@@ -1,7 +1,8 @@
 """Fixtures for the services' tests: real PostgreSQL and Redis, started once per session.
 
 Nothing here is mocked. PostgreSQL 15 and Redis come from Debian's packages and run on free
-loopback ports; the services' packages are imported from services/<name>/ directly.
+loopback ports; the services' packages are imported from services/<name>/ directly, and the
+helpers they share from services/_lib/, as every service process finds them when deployed.
 """
 
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-for service_dir in ("backend", "frontend", "infrastructure"):
+for service_dir in ("backend", "frontend", "infrastructure", "_lib"):
     path = str(REPO / "services" / service_dir)
     if path not in sys.path:
         sys.path.insert(0, path)

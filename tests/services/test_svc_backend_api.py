@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import redis
 from barestack_backend.app import create_app
-from barestack_backend.env import ConfigError
 from barestack_backend.settings import Settings
+from barestack_common.env import ConfigError
 from flask import Flask
 from flask.testing import FlaskClient
 from svc_testkit.ports import free_port

@@ -16,6 +16,7 @@ import pytest
 from svc_testkit.ports import free_port, wait_for_port
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
+SHARED_LIB = SERVICES / "_lib"
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
@@ -38,12 +39,20 @@ def start_gunicorn(service: str, port: int, env: dict[str, str], log_dir: Path) 
     log_path = log_dir / f"{service}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "1", f"barestack_{service}.wsgi:app"],
-            env={
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "PYTHONPATH": str(SERVICES / service),
-                **env,
-            },
+            [
+                str(GUNICORN),
+                # The import path as deployed: the service's folder, then the shared helpers.
+                "--chdir",
+                str(SERVICES / service),
+                "--pythonpath",
+                str(SHARED_LIB),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                f"barestack_{service}.wsgi:app",
+            ],
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
             stdout=log,
             stderr=log,
         )

@@ -9,10 +9,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from barestack_common.env import ConfigError
 from barestack_infrastructure.app import create_app
 from barestack_infrastructure.checks.nginx import parse_stub_status
 from barestack_infrastructure.collector import Collector
-from barestack_infrastructure.env import ConfigError
 from barestack_infrastructure.settings import DEFAULT_UNITS, Settings
 from barestack_infrastructure.systemd_units import SystemdReader, parse_show
 from flask.testing import FlaskClient

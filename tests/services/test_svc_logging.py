@@ -3,7 +3,7 @@
 import logging
 
 import pytest
-from barestack_backend.log_setup import JournalFormatter
+from barestack_common.log_setup import JournalFormatter, request_logger_name
 
 
 def record(name: str, level: int, message: str) -> logging.LogRecord:
@@ -32,11 +32,12 @@ def record(name: str, level: int, message: str) -> logging.LogRecord:
 def test_under_journald_lines_carry_their_priority(
     name: str, level: int, message: str, expected: str
 ) -> None:
-    assert JournalFormatter(journal=True).format(record(name, level, message)) == expected
+    formatter = JournalFormatter(journal=True, request_logger=request_logger_name("barestack_backend"))
+    assert formatter.format(record(name, level, message)) == expected
 
 
 def test_outside_journald_lines_are_plain() -> None:
-    formatter = JournalFormatter(journal=False)
+    formatter = JournalFormatter(journal=False, request_logger=request_logger_name("barestack_backend"))
     assert formatter.format(record("barestack_backend.request", logging.INFO, "GET / 200")) == "GET / 200"
     assert (
         formatter.format(record("barestack_backend.worker", logging.INFO, "x"))

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from barestack_backend.app import create_app
-from barestack_backend.env import ConfigError
 from barestack_backend.settings import Settings
 from barestack_backend.worker import Worker, build_worker
 from barestack_backend.worker_settings import WorkerSettings
+from barestack_common.env import ConfigError
 from flask.testing import FlaskClient
 from svc_testkit.module_tree import ModuleTree
 from svc_testkit.redis_server import RedisServer

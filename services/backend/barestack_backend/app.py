@@ -1,9 +1,10 @@
 """The backend API's app factory (gunicorn: ``barestack_backend.wsgi:app``)."""
 
+from barestack_common import request_log
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from barestack_backend import errors, request_log
+from barestack_backend import errors
 from barestack_backend.routes import health, modules, runs
 from barestack_backend.services import EXTENSION_KEY, BackendServices
 from barestack_backend.settings import Settings
@@ -20,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
     app.extensions[EXTENSION_KEY] = BackendServices.build(settings)
     errors.install(app)
-    request_log.install(app)
+    request_log.install(app, package="barestack_backend")
     app.register_blueprint(health.blueprint)
     app.register_blueprint(modules.blueprint)
     app.register_blueprint(runs.blueprint)

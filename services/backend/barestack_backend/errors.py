@@ -3,10 +3,9 @@
 import logging
 from collections.abc import Iterable
 
+from barestack_common.redact import describe_error
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
-
-from barestack_backend.redact import describe_error
 
 log = logging.getLogger("barestack_backend.errors")
 

@@ -3,12 +3,12 @@
 from dataclasses import dataclass, field
 
 import redis
+from barestack_common.redact import secrets_in_url
 from flask import current_app
 
 from barestack_backend import redis_connection
 from barestack_backend.db import Database
 from barestack_backend.module_catalog import ModuleCatalog
-from barestack_backend.redact import secrets_in_url
 from barestack_backend.run_queue import RunQueue
 from barestack_backend.settings import Settings
 

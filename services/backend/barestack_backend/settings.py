@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from barestack_backend import env
+from barestack_common import env
 
 DEFAULT_VENV_MAPPING = "/srv/barestack/shared/venv_mapping.json"
 DEFAULT_RUN_MODULE = "/usr/local/bin/run_module.sh"

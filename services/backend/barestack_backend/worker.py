@@ -18,12 +18,13 @@ from types import FrameType
 
 import psycopg2
 import redis
+from barestack_common import log_setup
+from barestack_common.env import ConfigError
+from barestack_common.redact import redact, secrets_in_url
 
-from barestack_backend import log_setup, redis_connection, run_lifecycle
+from barestack_backend import redis_connection, run_lifecycle
 from barestack_backend.db import Database
-from barestack_backend.env import ConfigError
 from barestack_backend.module_runner import Ending, ModuleOutcome, run_module
-from barestack_backend.redact import redact, secrets_in_url
 from barestack_backend.run_model import FAILED, SUCCEEDED, TIMEOUT
 from barestack_backend.run_queue import QueueEntry, RunQueue
 from barestack_backend.worker_settings import WorkerSettings
@@ -201,7 +202,7 @@ def build_worker(settings: WorkerSettings, stop: threading.Event) -> Worker:
 
 
 def main() -> int:
-    log_setup.configure()
+    log_setup.configure("barestack_backend")
     try:
         settings = WorkerSettings.from_env()
     except ConfigError as error:

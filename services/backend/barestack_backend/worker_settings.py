@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from barestack_backend import env
+from barestack_common import env
+
 from barestack_backend.settings import (
     DEFAULT_RUN_MODULE,
     DEFAULT_RUNS_GROUP,

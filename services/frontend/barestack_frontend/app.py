@@ -1,9 +1,10 @@
 """The frontend's app factory (gunicorn: ``barestack_frontend.wsgi:app``)."""
 
+from barestack_common import request_log
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from barestack_frontend import errors, formatting, request_log
+from barestack_frontend import errors, formatting
 from barestack_frontend.backend_client import BackendClient
 from barestack_frontend.routes import health, pages
 from barestack_frontend.settings import Settings
@@ -19,7 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[EXTENSION_KEY] = BackendClient(settings.backend_api_url, settings.backend_timeout_s)
     formatting.install(app)
     errors.install(app)
-    request_log.install(app)
+    request_log.install(app, package="barestack_frontend")
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(health.blueprint)
     return app

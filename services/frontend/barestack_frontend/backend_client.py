@@ -3,7 +3,7 @@
 from typing import Any
 from urllib.parse import quote
 
-from barestack_frontend import http_client
+from barestack_common import http_client
 
 
 class BackendUnavailable(Exception):

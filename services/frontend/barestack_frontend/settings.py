@@ -5,13 +5,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from barestack_frontend.http_client import SUPPORTED_SCHEMES
+from barestack_common.env import ConfigError
+from barestack_common.http_client import SUPPORTED_SCHEMES
 
 DEFAULT_BACKEND_TIMEOUT_S = 3.0
-
-
-class ConfigError(ValueError):
-    """A required environment variable is missing or has an invalid value."""
 
 
 def _backend_api_url(environ: Mapping[str, str]) -> str:

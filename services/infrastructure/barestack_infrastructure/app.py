@@ -1,9 +1,10 @@
 """The infrastructure dashboard's app factory (gunicorn: ``barestack_infrastructure.wsgi:app``)."""
 
+from barestack_common import request_log
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from barestack_infrastructure import errors, request_log
+from barestack_infrastructure import errors
 from barestack_infrastructure.collector import Collector
 from barestack_infrastructure.routes import status
 from barestack_infrastructure.settings import Settings
@@ -17,6 +18,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
     app.extensions["barestack_infrastructure.collector"] = Collector(settings)
     errors.install(app)
-    request_log.install(app)
+    request_log.install(app, package="barestack_infrastructure")
     app.register_blueprint(status.blueprint)
     return app

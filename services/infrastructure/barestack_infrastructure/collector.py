@@ -4,12 +4,13 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from barestack_common.redact import secrets_in_url
+
 from barestack_infrastructure.checks.http_health import probe_health
 from barestack_infrastructure.checks.nginx import probe_nginx
 from barestack_infrastructure.checks.postgres import probe_postgres
 from barestack_infrastructure.checks.redis_ping import probe_redis
 from barestack_infrastructure.checks.result import CheckResult, run_check
-from barestack_infrastructure.redact import secrets_in_url
 from barestack_infrastructure.settings import Settings
 from barestack_infrastructure.systemd_units import SystemdReader, UnitStatus
 

@@ -4,8 +4,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from barestack_infrastructure import env
-from barestack_infrastructure.http_client import SUPPORTED_SCHEMES
+from barestack_common import env
+from barestack_common.http_client import SUPPORTED_SCHEMES
 
 DEFAULT_UNITS = ("barestack-backend", "barestack-worker", "barestack-frontend", "barestack-infrastructure")
 DEFAULT_NGINX_URL = "http://127.0.0.1/"

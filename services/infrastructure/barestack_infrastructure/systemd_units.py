@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from barestack_infrastructure.redact import redact
+from barestack_common.redact import redact
 
 SHOW_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "ActiveEnterTimestamp", "NRestarts")
 JOURNAL_LINES = 5

@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-BACKEND_DIR = Path(__file__).resolve().parents[3] / "services" / "backend"
+SERVICES = Path(__file__).resolve().parents[3] / "services"
+BACKEND_DIR = SERVICES / "backend"
+SHARED_LIB = SERVICES / "_lib"
 
 
 @dataclass
@@ -36,7 +38,8 @@ def start_worker(env: dict[str, str], name: str, log_dir: Path, **overrides: str
     log_path = log_dir / f"{name}.log"
     environ = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(BACKEND_DIR),
+        # As deployed: the backend package, then the helpers the services share.
+        "PYTHONPATH": f"{BACKEND_DIR}:{SHARED_LIB}",
         "PYTHONUNBUFFERED": "1",
         **env,
         "BARESTACK_WORKER_NAME": name,

@@ -4,9 +4,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from barestack_common.redact import describe_error
 from flask import Blueprint, Response, jsonify
 
-from barestack_backend.redact import describe_error
 from barestack_backend.services import current
 
 blueprint = Blueprint("health", __name__)

@@ -3,12 +3,12 @@
 from typing import Any
 
 import psycopg2
+from barestack_common.redact import describe_error
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from barestack_backend import run_queries, run_request
 from barestack_backend.errors import ApiError, database_unavailable
 from barestack_backend.module_catalog import CatalogUnavailable, ModuleEntry
-from barestack_backend.redact import describe_error
 from barestack_backend.run_model import Run
 from barestack_backend.services import BackendServices, current
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from barestack_infrastructure import http_client
+from barestack_common import http_client
 
 
 def probe_health(base_url: str, timeout_s: float) -> tuple[bool, str, dict[str, Any]]:

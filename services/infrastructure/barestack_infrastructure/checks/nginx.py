@@ -3,7 +3,7 @@
 import re
 from typing import Any
 
-from barestack_infrastructure import http_client
+from barestack_common import http_client
 
 _ACTIVE = re.compile(r"Active connections:\s*(\d+)")
 # stub_status' third line holds three counters: accepts handled requests.

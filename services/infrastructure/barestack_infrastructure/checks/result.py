@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from barestack_infrastructure.redact import redact
+from barestack_common.redact import redact
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,21 @@
-"""One stderr line per request (journald collects it): method, path, status, duration."""
+"""One stderr line per request (journald collects it): method, path, status, duration.
+
+The only module here that needs Flask: it hooks into the app it is given, so it is imported
+by the app factories alone (the worker never loads it, nor Flask through it).
+"""
 
 import logging
 import time
 
 from flask import Flask, Response, g, request
 
-from barestack_frontend import log_setup
+from barestack_common import log_setup
 
 
-def install(app: Flask) -> None:
-    log_setup.configure()
-    logger = logging.getLogger(log_setup.REQUEST_LOGGER)
+def install(app: Flask, package: str) -> None:
+    """Log every request of ``app`` through ``package``'s logger (see ``log_setup.configure``)."""
+    log_setup.configure(package)
+    logger = logging.getLogger(log_setup.request_logger_name(package))
 
     @app.before_request
     def _start_timer() -> None:

@@ -23,6 +23,8 @@ class HttpUnavailable(Exception):
 
 @dataclass(frozen=True)
 class HttpResponse:
+    """A complete answer: status, lower-cased header names, body read to the end."""
+
     status: int
     headers: dict[str, str]
     body: bytes
@@ -32,6 +34,8 @@ class HttpResponse:
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a unix socket: only ``connect`` differs from TCP."""
+
     def __init__(self, socket_path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self._socket_path = socket_path
@@ -64,6 +68,7 @@ def _connection(url: str, timeout_s: float) -> tuple[http.client.HTTPConnection,
 def request(
     method: str, url: str, timeout_s: float, payload: Any = None, headers: dict[str, str] | None = None
 ) -> HttpResponse:
+    """One request on a fresh connection; anything short of an HTTP answer is ``HttpUnavailable``."""
     connection, target = _connection(url, timeout_s)
     all_headers = {"Accept": "application/json", **(headers or {})}
     body = None

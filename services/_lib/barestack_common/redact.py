@@ -23,6 +23,7 @@ def secrets_in_url(url: str) -> list[str]:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every known secret and any URL or libpq password replaced by ``***``."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, REPLACEMENT)

@@ -3,14 +3,15 @@
 Under systemd (JOURNAL_STREAM is set) each line starts with a ``<N>`` syslog priority prefix,
 so ``journalctl -p warning`` (the dashboard's "recent errors") finds warnings and errors.
 Request lines are bare ("GET /path 200 1.2ms ..."); other lines say their level and origin.
+
+Each service configures the logger named after its own package (``barestack_backend``, ...),
+so its modules' ``logging.getLogger("<package>.<part>")`` loggers write through it.
 """
 
 import logging
 import os
 import sys
 
-PACKAGE_LOGGER = "barestack_frontend"
-REQUEST_LOGGER = f"{PACKAGE_LOGGER}.request"
 # logging level -> syslog priority (sd-daemon(3) prefixes)
 _SYSLOG_PRIORITY = {
     logging.CRITICAL: 2,
@@ -22,14 +23,22 @@ _SYSLOG_PRIORITY = {
 _HANDLER_MARK = "_barestack_stderr"
 
 
+def request_logger_name(package: str) -> str:
+    """The logger a package's request lines go to; the formatter leaves its lines bare."""
+    return f"{package}.request"
+
+
 class JournalFormatter(logging.Formatter):
-    def __init__(self, journal: bool) -> None:
+    """Bare request lines, ``LEVEL origin: message`` otherwise, priority-prefixed under journald."""
+
+    def __init__(self, journal: bool, request_logger: str) -> None:
         super().__init__()
         self.journal = journal
+        self.request_logger = request_logger
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        if record.name != REQUEST_LOGGER:
+        if record.name != self.request_logger:
             message = f"{record.levelname} {record.name}: {message}"
         if self.journal:
             return f"<{_SYSLOG_PRIORITY.get(record.levelno, 6)}>{message}"
@@ -52,12 +61,16 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def configure() -> logging.Logger:
-    """Set up the package's logger once; safe to call from every app factory."""
-    logger = logging.getLogger(PACKAGE_LOGGER)
+def configure(package: str) -> logging.Logger:
+    """Set up ``package``'s logger once; safe to call from every app factory and the worker."""
+    logger = logging.getLogger(package)
     if not any(getattr(handler, _HANDLER_MARK, False) for handler in logger.handlers):
         handler = _CurrentStderrHandler()
-        handler.setFormatter(JournalFormatter(journal=bool(os.environ.get("JOURNAL_STREAM"))))
+        handler.setFormatter(
+            JournalFormatter(
+                journal=bool(os.environ.get("JOURNAL_STREAM")), request_logger=request_logger_name(package)
+            )
+        )
         setattr(handler, _HANDLER_MARK, True)
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
