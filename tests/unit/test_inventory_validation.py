@@ -31,7 +31,12 @@ def run_validation(tmp_path: Path, extra_vars: dict[str, object]) -> subprocess.
         json.dumps(
             {
                 "all": {
-                    "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                    "vars": {
+                        "ansible_connection": "local",
+                        "ansible_python_interpreter": sys.executable,
+                        # What inventories/*/group_vars/all/main.yml sets for real hosts.
+                        "barestack_private_address": "127.0.0.1",
+                    },
                     "children": groups,
                 }
             }

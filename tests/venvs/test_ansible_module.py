@@ -29,10 +29,11 @@ def make_release(root: Path, name: str) -> Path:
 
 def run_module(args: dict[str, Any], check: bool = False) -> dict[str, Any]:
     """Run barestack_venvs through ansible's ad-hoc command and return its result."""
-    # Outside the repo, so its ansible.cfg (with the text-printing timing callback) stays out.
+    # Outside the repo and without ANSIBLE_CONFIG (make exports it), so the repo's ansible.cfg and
+    # its text-printing timing callback stay out of the JSON.
     workdir = Path(args["release_dir"]).parent
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "ANSIBLE_CONFIG"},
         "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
         "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
         "ANSIBLE_LIBRARY": str(LIBRARY),
