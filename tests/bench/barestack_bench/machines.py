@@ -1,0 +1,140 @@
+"""Test machines for the bench: create, reach and destroy them with tests/machines/testmachine.
+
+The bench names its machines ``bench-*`` so it never touches the machines of molecule or
+``make demo``. A machine is a Host: commands go over the tool's ``shell`` (SSH as root).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from barestack_bench.hosts import CommandResult, HostCommandError, check_result
+from barestack_bench.settings import REPO_ROOT
+
+TESTMACHINE = REPO_ROOT / "tests" / "machines" / "testmachine"
+BENCH_NAME = re.compile(r"^bench-[a-z0-9-]{1,24}$")
+ALL_GROUPS = ("postgres", "redis", "app", "web")
+
+
+@dataclass(frozen=True)
+class MachineEntry:
+    """What ``testmachine create --json`` prints about a running machine."""
+
+    name: str
+    address: str
+    user: str
+    ssh_key: str
+    ssh_port: int
+    release: str
+    ssh_common_args: str
+
+    def ansible_host_vars(self) -> dict[str, object]:
+        return {
+            "ansible_host": self.address,
+            "ansible_port": self.ssh_port,
+            "ansible_user": self.user,
+            "ansible_ssh_private_key_file": self.ssh_key,
+            "ansible_ssh_common_args": self.ssh_common_args,
+            "ansible_python_interpreter": "/usr/bin/python3",
+        }
+
+
+def _tool(*arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    argv = ["python3", str(TESTMACHINE), *arguments]
+    completed = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    check_result("testmachine", argv, completed)
+    return completed
+
+
+class BenchMachine:
+    """One running test machine; a Host for the parts."""
+
+    def __init__(self, entry: MachineEntry) -> None:
+        self.entry = entry
+        self.name = entry.name
+
+    @classmethod
+    def create(cls, name: str, release: str) -> BenchMachine:
+        """A fresh machine: an existing one of that name is destroyed first, never reused."""
+        if not BENCH_NAME.match(name):
+            raise ValueError(f"bench machines are named bench-<a-z0-9->, got {name!r}")
+        _tool("destroy", name)
+        created = _tool("create", name, "--release", release, "--json")
+        data = json.loads(created.stdout)
+        return cls(
+            MachineEntry(
+                name=data["name"],
+                address=data["address"],
+                user=data["user"],
+                ssh_key=data["ssh_key"],
+                ssh_port=int(data["ssh_port"]),
+                release=data["release"],
+                ssh_common_args=data["ssh_common_args"],
+            )
+        )
+
+    def destroy(self) -> None:
+        _tool("destroy", self.name)
+
+    def push(self, source: Path, destination: str) -> None:
+        """Copy a controller folder onto the machine (rsync over the machine's SSH settings)."""
+        entry = self.entry
+        ssh = ["ssh", "-i", entry.ssh_key, "-p", str(entry.ssh_port), *shlex.split(entry.ssh_common_args)]
+        argv = [
+            "rsync", "--archive", "--delete", "--exclude=__pycache__",
+            "-e", shlex.join([*ssh, "-o", "BatchMode=yes"]),
+            f"{source}/", f"{entry.user}@{entry.address}:{destination}/",
+        ]  # fmt: skip
+        self.run(["mkdir", "-p", destination])
+        completed = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+        check_result(self.name, argv, completed)
+
+    def run(self, argv: Sequence[str], *, timeout: float = 600, check: bool = True) -> CommandResult:
+        # One word: the tool hands it to the remote shell as the command line, quoted as given.
+        tool_argv = ["python3", str(TESTMACHINE), "shell", self.name, "--", shlex.join(argv)]
+        completed = subprocess.run(tool_argv, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and completed.returncode != 0:
+            raise HostCommandError(
+                f"{self.name}: `{shlex.join(argv)}` exited {completed.returncode}: "
+                f"{(completed.stderr or completed.stdout).strip()[-2000:]}"
+            )
+        return CommandResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+def write_inventory(directory: Path, entries: Sequence[MachineEntry], group_vars: Path) -> Path:
+    """An inventory with every machine in all four groups and the given group_vars (symlinked).
+
+    JSON is valid YAML, so the standard library writes it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    names = [entry.name for entry in entries]
+    inventory = {
+        "all": {
+            "hosts": {entry.name: entry.ansible_host_vars() for entry in entries},
+            "children": {group: {"hosts": dict.fromkeys(names, None)} for group in ALL_GROUPS},
+        }
+    }
+    hosts = directory / "hosts.yml"
+    hosts.write_text(json.dumps(inventory, indent=2) + "\n", encoding="utf-8")
+    link = directory / "group_vars"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(group_vars)
+    return hosts
+
+
+def write_local_inventory(directory: Path, python: str) -> Path:
+    """The controller as an Ansible host (connection local), for the smoke run's naive baseline."""
+    directory.mkdir(parents=True, exist_ok=True)
+    inventory = {
+        "all": {"hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": python}}}
+    }
+    hosts = directory / "hosts.yml"
+    hosts.write_text(json.dumps(inventory, indent=2) + "\n", encoding="utf-8")
+    return hosts

@@ -1,0 +1,55 @@
+"""The bench's knobs, with the values `make bench` uses, and the repository paths it relies on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from barestack_bench.wrk import WrkSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+VENV_BIN = REPO_ROOT / ".venv" / "bin"
+SERVICES_DIR = REPO_ROOT / "services"
+VENV_MANAGER = SERVICES_DIR / "tools" / "venv_manager.py"
+NAIVE_PLAYBOOK = REPO_ROOT / "tests" / "bench" / "playbooks" / "naive_venvs.yml"
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+# The bench's controller-side state (gitignored .cache/): its own wheelhouse cache, apart from
+# other runs', and the source trees it deploys. The trees keep the same paths from run to run, as a
+# checkout does: the role keys its wheelhouse cache on the source path, and a user's deploys come
+# from one checkout, so a new path per run would time a PyPI download into every deploy.
+BENCH_CACHE = REPO_ROOT / ".cache" / "bench"
+WHEELHOUSE_CACHE_DIR = BENCH_CACHE / "wheelhouse"
+TREES_DIR = BENCH_CACHE / "trees"
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Sizes, repetitions and load settings; defaults are the full run (under 30 min on 2 cores)."""
+
+    iterations: int = 3
+    release: str = "trixie"
+    machine_name: str = "bench-stack"
+    # Part 3: module counts measured for real, and the naive baseline's measured sample.
+    module_counts: tuple[int, ...] = (400, 1000)
+    naive_sample: int = 30
+    sample_seed: int = 0
+    # Part 4: fixed concurrency, bounded durations.
+    request_load: WrkSettings = field(default_factory=lambda: WrkSettings(threads=2, connections=32))
+    request_duration_s: float = 10.0
+    request_warmup_s: float = 3.0
+    direct_port: int = 8100
+    # Part 5: a steady, moderate load (the deploy shares the machine's two cores with it).
+    deploy_load: WrkSettings = field(default_factory=lambda: WrkSettings(threads=2, connections=8))
+    deploy_think_ms: int = 100
+    deploy_steady_s: float = 10.0
+    keep_machine: bool = False
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be at least 1, got {self.iterations}")
+        if not self.module_counts or any(count < 1 for count in self.module_counts):
+            raise ValueError(f"module counts must be positive, got {self.module_counts}")
+        if self.naive_sample < 1:
+            raise ValueError(f"the naive sample needs at least one module, got {self.naive_sample}")
+        if not 1024 <= self.direct_port <= 65535 or self.direct_port in (8001, 8002, 8003):
+            raise ValueError(f"direct port {self.direct_port} is privileged or one the app role uses")
