@@ -115,6 +115,9 @@ def run(session: Session) -> PartResult:
             outcome = _under_load(session, stack, script, change, run_change)
             stale += [f"after {change} {iteration}: {line}" for line in stale_web_workers(stack.machine)]
             record(f"{change}_failed", float(outcome.load.failed))
+            record(f"{change}_non_2xx", float(outcome.load.non_2xx_3xx))
+            for kind, count in outcome.load.socket_errors.items():
+                record(f"{change}_socket_{kind}", float(count))
             record(f"{change}_p99", outcome.load.percentile_ms(99))
             record(f"{change}_p50", outcome.load.percentile_ms(50))
             record(f"{change}_rps", outcome.load.requests_per_s)
@@ -143,6 +146,21 @@ def run(session: Session) -> PartResult:
         result.add(
             Figure(f"{change}_failed", f"{label}: failed requests", "requests", series[f"{change}_failed"])
         )
+        result.add(
+            Figure(
+                f"{change}_non_2xx", "of which: non-2xx/3xx answers", "requests", series[f"{change}_non_2xx"]
+            )
+        )
+        for kind in ("connect", "read", "write", "timeout"):
+            result.add(
+                Figure(
+                    f"{change}_socket_{kind}",
+                    f"of which: socket errors, {kind}"
+                    + (" (no answer within wrk's timeout)" if kind == "timeout" else ""),
+                    "requests",
+                    series[f"{change}_socket_{kind}"],
+                )
+            )
         result.add(Figure(f"{change}_p99", f"{label}: p99 latency", "ms", series[f"{change}_p99"]))
         result.add(Figure(f"{change}_p50", f"{label}: p50 latency", "ms", series[f"{change}_p50"]))
         result.add(Figure(f"{change}_rps", f"{label}: throughput", "req/s", series[f"{change}_rps"]))
