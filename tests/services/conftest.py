@@ -19,7 +19,7 @@ for service_dir in ("backend", "frontend", "infrastructure", "_lib"):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from svc_testkit import module_tree, nginx_server, postgres, redis_server  # noqa: E402
+from svc_testkit import accounts, module_tree, nginx_server, postgres, redis_server  # noqa: E402
 from svc_testkit.migrations import apply_migrations  # noqa: E402
 
 
@@ -110,21 +110,36 @@ def nginx_srv() -> Iterator[nginx_server.NginxServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def login_accounts(tmp_path_factory: pytest.TempPathFactory) -> accounts.AccountsFixture:
+    """An accounts file with an operator and a plain user, the SECRET_KEY and the frontend's token."""
+    return accounts.make_accounts(tmp_path_factory.mktemp("accounts"))
+
+
 @pytest.fixture
-def live_frontend(live_backend: str) -> Iterator[str]:
+def auth_env(login_accounts: accounts.AccountsFixture) -> dict[str, str]:
+    return login_accounts.env
+
+
+@pytest.fixture
+def live_frontend(live_backend: str, auth_env: dict[str, str]) -> Iterator[str]:
     """The frontend served for real on a loopback port, talking to the live backend."""
     from barestack_frontend.app import create_app
     from barestack_frontend.settings import Settings
     from svc_testkit.live_server import serve
 
-    server = serve(create_app(Settings.from_env({"BACKEND_API_URL": live_backend})))
+    server = serve(create_app(Settings.from_env({"BACKEND_API_URL": live_backend, **auth_env})))
     yield server.url
     server.stop()
 
 
 @pytest.fixture
 def infra_env(
-    live_backend: str, live_frontend: str, backend_env: dict[str, str], nginx_srv: nginx_server.NginxServer
+    live_backend: str,
+    live_frontend: str,
+    backend_env: dict[str, str],
+    nginx_srv: nginx_server.NginxServer,
+    auth_env: dict[str, str],
 ) -> dict[str, str]:
     """The dashboard's environment with every component up (systemd excepted: not on this machine)."""
     return {
@@ -135,4 +150,6 @@ def infra_env(
         "NGINX_STATUS_URL": nginx_srv.status_url,
         "BARESTACK_RUNS_STREAM": backend_env["BARESTACK_RUNS_STREAM"],
         "BARESTACK_CHECK_TIMEOUT": "2",
+        "BARESTACK_ACCOUNTS_FILE": auth_env["BARESTACK_ACCOUNTS_FILE"],
+        "SECRET_KEY": auth_env["SECRET_KEY"],
     }

@@ -6,8 +6,9 @@
         python -m barestack_frontend.accounts sync [--check] [--group GROUP] /etc/barestack/accounts.json
 
 After ``sync`` the file holds exactly the users read on stdin. A user whose password still
-verifies against the stored hash and whose operator flag is unchanged keeps the hash, so a re-run
-changes nothing (scrypt salts differ on every hash). The file is written atomically (temporary
+verifies against the stored hash keeps the hash, so a re-run changes nothing (scrypt salts differ
+on every hash); a changed operator flag alone is an update that keeps the hash too, and so the
+user's sessions (a changed password ends them). The file is written atomically (temporary
 file in the same directory, then rename) with mode 0640, owner root (when run as root) and group
 GROUP (default: the existing file's group, else the caller's), so the services' group can read it.
 
@@ -119,9 +120,11 @@ def plan(existing: dict[str, Account], wanted: list[Wanted]) -> Plan:
     result = Plan(accounts={})
     for user in wanted:
         old = existing.get(user.name)
-        unchanged = old is not None and old.operator == user.operator
-        if unchanged and check_password_hash(old.password_hash, user.password):  # type: ignore[union-attr]
-            result.accounts[user.name] = old
+        if old is not None and check_password_hash(old.password_hash, user.password):
+            # Same password: the hash stays (and so do the user's sessions); only the flag may change.
+            result.accounts[user.name] = Account(user.name, old.password_hash, user.operator)
+            if old.operator != user.operator:
+                result.updated.append(user.name)
             continue
         result.accounts[user.name] = Account(user.name, hash_password(user.password), user.operator)
         (result.updated if old is not None else result.added).append(user.name)
