@@ -19,7 +19,7 @@ for service_dir in ("backend", "frontend", "infrastructure", "_lib"):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from svc_testkit import accounts, module_tree, nginx_server, postgres, redis_server  # noqa: E402
+from svc_testkit import accounts, api_tokens, module_tree, nginx_server, postgres, redis_server  # noqa: E402
 from svc_testkit.migrations import apply_migrations  # noqa: E402
 
 
@@ -62,7 +62,7 @@ def clean_runs(database_url: str, pg_server: postgres.PostgresServer) -> str:
     conn = pg_server.admin_connection(pg_server.database)
     try:
         with conn.cursor() as cur:
-            cur.execute("TRUNCATE barestack.runs")
+            cur.execute("TRUNCATE barestack.runs, barestack.api_tokens")
     finally:
         conn.close()
     return database_url
@@ -72,6 +72,18 @@ def clean_runs(database_url: str, pg_server: postgres.PostgresServer) -> str:
 def runs_stream() -> str:
     """A stream of its own per test, so that no test sees another's queue entries."""
     return f"barestack:runs:test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def api_token(clean_runs: str) -> str:
+    """A valid token (named ``tester``, not delegating) in the test database; send it with bearer()."""
+    return api_tokens.issue_token(clean_runs, api_tokens.TEST_TOKEN_NAME)
+
+
+@pytest.fixture
+def frontend_token(clean_runs: str) -> str:
+    """The frontend's token: named ``frontend``, may act for users (X-Barestack-User)."""
+    return api_tokens.issue_token(clean_runs, api_tokens.FRONTEND_TOKEN_NAME, act_for_users=True)
 
 
 @pytest.fixture
@@ -117,13 +129,14 @@ def login_accounts(tmp_path_factory: pytest.TempPathFactory) -> accounts.Account
 
 
 @pytest.fixture
-def auth_env(login_accounts: accounts.AccountsFixture) -> dict[str, str]:
-    return login_accounts.env
+def auth_env(login_accounts: accounts.AccountsFixture, frontend_token: str) -> dict[str, str]:
+    """The frontend's login settings and its backend token (a real row in api_tokens)."""
+    return {**login_accounts.env, "BARESTACK_FRONTEND_TOKEN": frontend_token}
 
 
 @pytest.fixture
 def live_frontend(live_backend: str, auth_env: dict[str, str]) -> Iterator[str]:
-    """The frontend served for real on a loopback port, talking to the live backend."""
+    """The frontend served for real on a loopback port, talking to the live backend with its token."""
     from barestack_frontend.app import create_app
     from barestack_frontend.settings import Settings
     from svc_testkit.live_server import serve

@@ -30,17 +30,11 @@ PERSON = User("piet", "piet-plain-passphrase", operator=False)
 class AccountsFixture:
     path: Path
     secret_key: str = field(repr=False)
-    frontend_token: str = field(repr=False)
-
-    @property
-    def dashboard_env(self) -> dict[str, str]:
-        """What the dashboard gets from its EnvironmentFile: the same file and key as the frontend."""
-        return {"BARESTACK_ACCOUNTS_FILE": str(self.path), "SECRET_KEY": self.secret_key}
 
     @property
     def env(self) -> dict[str, str]:
-        """What the frontend gets from its EnvironmentFile (the dashboard's, plus the backend token)."""
-        return {**self.dashboard_env, "BARESTACK_FRONTEND_TOKEN": self.frontend_token}
+        """The frontend's and the dashboard's login settings: the same file and key for both."""
+        return {"BARESTACK_ACCOUNTS_FILE": str(self.path), "SECRET_KEY": self.secret_key}
 
 
 def write_accounts(path: Path, users: list[User]) -> None:
@@ -55,7 +49,7 @@ def write_accounts(path: Path, users: list[User]) -> None:
 def make_accounts(directory: Path) -> AccountsFixture:
     path = directory / "accounts.json"
     write_accounts(path, [OPERATOR, PERSON])
-    return AccountsFixture(path, secrets.token_urlsafe(48), "bst_" + secrets.token_urlsafe(32))
+    return AccountsFixture(path, secrets.token_urlsafe(48))
 
 
 def csrf_from(html: str) -> str:
