@@ -16,7 +16,7 @@ from barestack_frontend.settings import ConfigError, Settings
 from flask.testing import FlaskClient
 from svc_testkit.accounts import PERSON, login, session_csrf
 from svc_testkit.ports import free_port
-from svc_testkit.runs_db import fetch_run
+from svc_testkit.runs_db import count_runs, fetch_run
 
 
 def frontend_for(backend_url: str, auth_env: dict[str, str]) -> FlaskClient:
@@ -77,9 +77,12 @@ def test_run_button_starts_a_run_and_redirects_to_its_page(
     assert match, response.headers["Location"]
     row = fetch_run(backend_env["DATABASE_URL"], match.group(1))
     assert row["args"] == ["--name", "two words"] and row["status"] == "queued"
+    # The frontend's token acts for the logged-in person: the run records who started it.
+    assert row["requested_by"] == PERSON.name and row["requested_via"] == "frontend"
 
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Run of backend/echo-001" in page
+    assert f'<dd id="requested-by">{PERSON.name}</dd>' in page
     assert '<span class="status status-queued" id="run-status">queued</span>' in page
     assert '<meta http-equiv="refresh" content="2">' in page  # keeps refreshing until the run ends
     # "Run again" re-sends the arguments spelled so that they split the same way.
@@ -202,3 +205,19 @@ def test_the_backend_can_be_reached_over_a_unix_socket(
     client = frontend_for(unix_socket_backend, auth_env)
     assert client.get("/health").get_json()["status"] == "ok"
     assert "backend/echo-001" in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("token", [None, "bst_not-a-token-the-backend-knows-of-at-all"])
+def test_without_a_valid_backend_token_runs_are_refused_clearly(
+    live_backend: str, auth_env: dict[str, str], backend_env: dict[str, str], token: str | None
+) -> None:
+    env = {k: v for k, v in auth_env.items() if k != "BARESTACK_FRONTEND_TOKEN"}
+    if token is not None:
+        env["BARESTACK_FRONTEND_TOKEN"] = token
+    client = frontend_for(live_backend, env)
+    login(client, PERSON)
+    response = client.post("/modules/backend/echo-001/run", data=form(client, args=""))
+    assert response.status_code == 503
+    html = response.get_data(as_text=True)
+    assert "check BARESTACK_FRONTEND_TOKEN" in html and (token is None or token not in html)
+    assert count_runs(backend_env["DATABASE_URL"]) == 0

@@ -122,6 +122,7 @@ def test_modules_page_run_button_and_run_page(fresh: WebDriver, site: str, runni
     )
     assert browser.find_element(By.ID, "run-status").text == "succeeded"
     assert browser.find_element(By.ID, "exit-code").text == "0"
+    assert browser.find_element(By.ID, "requested-by").text == PERSON.name
     assert "hello from echo-001" in browser.find_element(By.ID, "stdout").text
     assert "a warning on stderr" in browser.find_element(By.ID, "stderr").text
     assert "refreshes every" not in visible_text(browser)
