@@ -188,6 +188,39 @@ def test_body_limit(live_backend: str, auth_env: dict[str, str]) -> None:
     )
 
 
+def test_malformed_requests_get_4xx_never_500(browser: FlaskClient) -> None:
+    token = {"csrf_token": csrf_from(browser.get("/login").get_data(as_text=True))}
+    cases = [
+        browser.post(
+            "/login", data=b"\xff\xfe=\xff&csrf_token=%ZZ", content_type="application/x-www-form-urlencoded"
+        ),
+        browser.post("/login", data=b"--x\r\nbroken", content_type="multipart/form-data; boundary=x"),
+        browser.post("/login", data=b"{}", content_type="application/json"),
+        browser.post("/login", data={**token, "username": "\u00e9\u0000" * 10, "password": "\ud7ff" * 20}),
+        browser.post(
+            "/login",
+            data={**token, "username": PERSON.name, "password": PERSON.password, "next": "/\u00e9?\u2028"},
+        ),
+        browser.get("/login?next=%FF%FE"),
+        browser.get("/runs/not-a-uuid"),
+        browser.put("/login"),
+        browser.get("/modules/" + "x" * 5000 + "/y"),
+    ]
+    # A correctly signed session with nonsense in it is just "not logged in".
+    app = browser.application
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    odd = serializer.dumps({"user": ["x"], "at": "soon", "csrf": 5})
+    assert serializer.loads(odd) == {"user": ["x"], "at": "soon", "csrf": 5}
+    fresh = app.test_client()
+    fresh.set_cookie("barestack_session", odd, path="/")
+    cases.append(fresh.get(f"/runs/{uuid.uuid4()}"))
+    cases.append(fresh.post("/logout", data={"csrf_token": "5"}))
+    statuses = [response.status_code for response in cases]
+    # Bad bytes and broken multipart carry no valid token (403); JSON is not a form (400); odd but
+    # harmless input logs in (303) or is ignored (200); the odd session is nobody (401, 403).
+    assert statuses == [403, 403, 400, 401, 303, 200, 404, 405, 404, 401, 403], statuses
+
+
 def test_login_settings(live_backend: str, auth_env: dict[str, str], tmp_path: Path) -> None:
     env = {"BACKEND_API_URL": live_backend, **auth_env}
     with pytest.raises(ConfigError, match="SECRET_KEY is not set, but the accounts file"):
