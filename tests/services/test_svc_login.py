@@ -20,6 +20,7 @@ from barestack_frontend.app import create_app
 from barestack_frontend.settings import Settings
 from flask.testing import FlaskClient
 from svc_testkit.accounts import PERSON, User, csrf_from, login, session_csrf, write_accounts
+from svc_testkit.ports import free_port
 from svc_testkit.runs_db import count_runs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -368,3 +369,27 @@ def test_accounts_sync_replaces_a_broken_file(tmp_path: Path) -> None:
     result = sync(path, [{"name": "erin", "password": "erin-long-password"}])
     assert outcome(result)["added"] == ["erin"] and "not a valid accounts file" in result.stderr
     assert re.search(r'"erin"', path.read_text())
+
+
+@pytest.mark.parametrize("service", ["frontend", "infrastructure"])
+def test_with_accounts_but_no_secret_key_the_service_refuses_to_start(
+    service: str, login_accounts: object, tmp_path: Path
+) -> None:
+    from test_svc_gunicorn import GUNICORN, start_gunicorn, stop
+
+    if not GUNICORN.exists():
+        pytest.skip(f"{GUNICORN} not found")
+    env = {
+        "BACKEND_API_URL": "http://127.0.0.1:9",
+        "BACKEND_URL": "http://127.0.0.1:9",
+        "FRONTEND_URL": "http://127.0.0.1:9",
+        "DATABASE_URL": "postgresql://x@127.0.0.1:9/x",
+        "REDIS_URL": "redis://127.0.0.1:9/0",
+        "BARESTACK_ACCOUNTS_FILE": str(login_accounts.path),  # type: ignore[attr-defined]
+    }
+    server = start_gunicorn(service, free_port(), env, tmp_path)
+    try:
+        assert server.process.wait(timeout=30) != 0
+    finally:
+        stop(server)
+    assert "environment variable SECRET_KEY is not set, but the accounts file" in server.log
