@@ -221,3 +221,19 @@ def test_without_a_valid_backend_token_runs_are_refused_clearly(
     html = response.get_data(as_text=True)
     assert "check BARESTACK_FRONTEND_TOKEN" in html and (token is None or token not in html)
     assert count_runs(backend_env["DATABASE_URL"]) == 0
+
+
+def test_the_backends_run_quota_is_explained(backend_env: dict[str, str], auth_env: dict[str, str]) -> None:
+    from svc_testkit.live_server import serve
+
+    backend = serve(create_backend(BackendSettings.from_env({**backend_env, "BARESTACK_RUN_QUOTA": "1"})))
+    try:
+        client = frontend_for(backend.url, auth_env)
+        login(client, PERSON)
+        assert client.post("/modules/backend/echo-001/run", data=form(client, args="")).status_code == 303
+        second = client.post("/modules/backend/echo-001/run", data=form(client, args=""))
+    finally:
+        backend.stop()
+    assert second.status_code == 429
+    assert "The run was refused" in second.get_data(as_text=True)
+    assert count_runs(backend_env["DATABASE_URL"]) == 1

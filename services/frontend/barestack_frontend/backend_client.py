@@ -15,7 +15,11 @@ class BackendNotFound(Exception):
 
 
 class BackendRejected(Exception):
-    """The backend refused the request as invalid (4xx); the message is its explanation."""
+    """The backend refused the request (4xx); the message is its explanation, ``status`` its code."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class BackendUnauthorized(BackendUnavailable):
@@ -70,7 +74,7 @@ class BackendClient:
         if response.status == 404:
             raise BackendNotFound(_detail(response))
         if 400 <= response.status < 500:
-            raise BackendRejected(_detail(response))
+            raise BackendRejected(_detail(response), response.status)
         if response.status >= 500:
             raise BackendUnavailable(f"the backend API answered HTTP {response.status}: {_detail(response)}")
         try:

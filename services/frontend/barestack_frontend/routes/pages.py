@@ -82,7 +82,9 @@ def start_run(service: str, module: str) -> Response | tuple[str, int]:
     except BackendNotFound:
         abort(404, description=f"There is no module {service}/{module}.")
     except BackendRejected as error:
-        return _render_module(service, module, args_text, f"The run was refused: {error}"), 400
+        # 429: the person has too many runs queued or running (the backend's quota); else 400.
+        status = 429 if error.status == 429 else 400
+        return _render_module(service, module, args_text, f"The run was refused: {error}"), status
     # 303: the browser follows with a GET, and reloading the run page does not start another run.
     return redirect(url_for("pages.run_page", run_id=run["id"]), code=303)
 
