@@ -63,7 +63,9 @@ def test_login_sets_a_strict_session_cookie_and_goes_where_asked(browser: FlaskC
     expires = next(a for a in attributes if a.startswith("expires="))
     assert expires, "a permanent (8 h) cookie"
     assert PERSON.password not in cookie
-    page = browser.get("/").get_data(as_text=True)
+    index = browser.get("/")
+    assert index.headers["Cache-Control"] == "private, no-store"
+    page = index.get_data(as_text=True)
     assert f"Logged in as <strong>{PERSON.name}</strong>" in page
     assert 'aria-label="Run backend/echo-001"' in page
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from flask import Flask, abort, current_app, g, request, session
+from flask import Flask, Response, abort, current_app, g, request, session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from barestack_common import env
@@ -227,6 +227,14 @@ def install(app: Flask, settings: AuthSettings) -> Accounts:
     app.add_template_global(current_user)
     app.add_template_global(csrf_token)
     app.add_template_global(login_enabled)
+
+    @app.after_request
+    def _private_when_logged_in(response: Response) -> Response:
+        # What a logged-in person sees (runs, their name, a CSRF token) is for their browser only.
+        if g.get("barestack_user") is not None:
+            response.headers.setdefault("Cache-Control", "private, no-store")
+        return response
+
     return accounts
 
 
