@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 from barestack_common import env
 from barestack_common.redact import describe_error, secrets_in_url
 from psycopg2.extras import RealDictCursor
@@ -122,8 +123,8 @@ def parse_import(text: str) -> list[Wanted]:
 
 
 def import_tokens(cur: RealDictCursor, wanted: Sequence[Wanted], check: bool) -> dict[str, Any]:
-    created: list[str] = []
-    updated: list[str] = []
+    created: list[Wanted] = []
+    updated: list[Wanted] = []
     for item in wanted:
         cur.execute(
             "SELECT token_hash, act_for_users, revoked_at FROM barestack.api_tokens WHERE name = %s "
@@ -132,27 +133,16 @@ def import_tokens(cur: RealDictCursor, wanted: Sequence[Wanted], check: bool) ->
         )
         row = cur.fetchone()
         if row is None:
-            created.append(item.name)
-            if not check:
-                cur.execute(
-                    "INSERT INTO barestack.api_tokens (name, token_hash, act_for_users) VALUES (%s, %s, %s)",
-                    (item.name, item.token_hash, item.act_for_users),
-                )
+            created.append(item)
         elif (
             not hmac.compare_digest(row["token_hash"], item.token_hash)
             or row["act_for_users"] != item.act_for_users
             or row["revoked_at"] is not None
         ):
-            updated.append(item.name)
-            if not check:
-                cur.execute(
-                    "UPDATE barestack.api_tokens SET token_hash = %s, act_for_users = %s, revoked_at = NULL "
-                    "WHERE name = %s",
-                    (item.token_hash, item.act_for_users, item.name),
-                )
+            updated.append(item)
     # A token already stored under another name would break the unique index (or, in check
-    # mode, be reported as fine): refuse it the same way in both modes.
-    changing = [w for w in wanted if w.name in created or w.name in updated]
+    # mode, pass unnoticed): refuse it before writing anything, the same way in both modes.
+    changing = created + updated
     if changing:
         cur.execute(
             "SELECT name FROM barestack.api_tokens WHERE token_hash = ANY(%s) AND NOT (name = ANY(%s))",
@@ -161,7 +151,23 @@ def import_tokens(cur: RealDictCursor, wanted: Sequence[Wanted], check: bool) ->
         clash = cur.fetchone()
         if clash:
             raise UsageError(f"a token being imported is already the token named {clash['name']!r}")
-    return {"changed": bool(created or updated), "created": created, "updated": updated}
+    if not check:
+        for item in created:
+            cur.execute(
+                "INSERT INTO barestack.api_tokens (name, token_hash, act_for_users) VALUES (%s, %s, %s)",
+                (item.name, item.token_hash, item.act_for_users),
+            )
+        for item in updated:
+            cur.execute(
+                "UPDATE barestack.api_tokens SET token_hash = %s, act_for_users = %s, revoked_at = NULL "
+                "WHERE name = %s",
+                (item.token_hash, item.act_for_users, item.name),
+            )
+    return {
+        "changed": bool(changing),
+        "created": [w.name for w in created],
+        "updated": [w.name for w in updated],
+    }
 
 
 def _stamp(value: Any) -> str:
@@ -211,6 +217,10 @@ def run(argv: Sequence[str] | None = None) -> int:
                     cur.connection.rollback()  # nothing was written; make sure nothing is
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except psycopg2.errors.UniqueViolation:
+        # Another process stored the same name or token meanwhile; its DETAIL would show the hash.
+        print("error: a token with that name or value was stored meanwhile; nothing changed", file=sys.stderr)
         return 2
     except psycopg2.Error as error:
         reason = describe_error(error, secrets_in_url(database_url))
