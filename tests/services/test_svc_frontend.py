@@ -219,6 +219,7 @@ def test_without_a_valid_backend_token_runs_are_refused_clearly(
     response = client.post("/modules/backend/echo-001/run", data=form(client, args=""))
     assert response.status_code == 503
     html = response.get_data(as_text=True)
+    assert "The frontend may not use the backend" in html
     assert "check BARESTACK_FRONTEND_TOKEN" in html and (token is None or token not in html)
     assert count_runs(backend_env["DATABASE_URL"]) == 0
 
