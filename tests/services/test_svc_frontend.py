@@ -238,3 +238,17 @@ def test_the_backends_run_quota_is_explained(backend_env: dict[str, str], auth_e
     assert second.status_code == 429
     assert "The run was refused" in second.get_data(as_text=True)
     assert count_runs(backend_env["DATABASE_URL"]) == 1
+
+
+def test_the_user_header_goes_only_with_a_logged_in_person(
+    live_backend: str, auth_env: dict[str, str], api_token: str
+) -> None:
+    # A token that may not act for users: the backend answers 403 to any call naming a user, so
+    # the anonymous pages working proves that they name nobody, and the logged-in ones failing
+    # proves that they do name the person.
+    client = frontend_for(live_backend, {**auth_env, "BARESTACK_FRONTEND_TOKEN": api_token})
+    assert client.get("/").status_code == 200
+    assert client.get("/modules/backend/echo-001").status_code == 200
+    login(client, PERSON)
+    refused = client.get("/")
+    assert refused.status_code == 503 and "HTTP 403" in refused.get_data(as_text=True)
