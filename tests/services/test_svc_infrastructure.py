@@ -18,7 +18,7 @@ from barestack_infrastructure.collector import Collector
 from barestack_infrastructure.settings import DEFAULT_UNITS, Settings
 from barestack_infrastructure.systemd_units import SystemdReader, parse_show
 from flask.testing import FlaskClient
-from svc_testkit.accounts import OPERATOR, PERSON, User, logged_in_cookie, write_accounts
+from svc_testkit.accounts import OPERATOR, PERSON, User, session_cookie, write_accounts
 from svc_testkit.ports import free_port
 from svc_testkit.postgres import PostgresServer
 
@@ -29,15 +29,7 @@ def dashboard(env: dict[str, str], user: User | None = None) -> FlaskClient:
     app.testing = True
     client = app.test_client()
     if user is not None:
-        from barestack_frontend.app import create_app as create_frontend
-        from barestack_frontend.settings import Settings as FrontendSettings
-
-        frontend_env = {
-            "BACKEND_API_URL": env["BACKEND_URL"],
-            **{k: env[k] for k in ("BARESTACK_ACCOUNTS_FILE", "SECRET_KEY")},
-        }
-        frontend = create_frontend(FrontendSettings.from_env(frontend_env)).test_client()
-        client.set_cookie("barestack_session", logged_in_cookie(frontend, user), path="/")
+        client.set_cookie("barestack_session", session_cookie(env, user), path="/")
     return client
 
 

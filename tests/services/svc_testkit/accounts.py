@@ -77,6 +77,22 @@ def logged_in_cookie(frontend: FlaskClient, user: User) -> str:
     return cookie.value
 
 
+def session_cookie(env: dict[str, str], user: User) -> str:
+    """A login session cookie for ``user``, made by a real frontend login with the env's accounts and key.
+
+    For a dashboard test client: ``client.set_cookie("barestack_session", session_cookie(env, OPERATOR))``.
+    """
+    from barestack_frontend.app import create_app
+    from barestack_frontend.settings import Settings
+
+    frontend_env = {
+        "BACKEND_API_URL": env.get("BACKEND_URL") or env.get("BACKEND_API_URL") or "http://127.0.0.1:9",
+        "BARESTACK_ACCOUNTS_FILE": env["BARESTACK_ACCOUNTS_FILE"],
+        "SECRET_KEY": env["SECRET_KEY"],
+    }
+    return logged_in_cookie(create_app(Settings.from_env(frontend_env)).test_client(), user)
+
+
 def session_csrf(client: FlaskClient) -> str:
     """The CSRF token of the client's current session, as the pages put it in their forms."""
     with client.session_transaction() as session:
