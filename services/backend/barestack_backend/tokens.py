@@ -103,7 +103,7 @@ def parse_import(text: str) -> list[Wanted]:
         unknown = sorted(set(item) - {"name", "token", "act_for_users"})
         if unknown:
             raise UsageError(f"{where}: unknown field(s): {', '.join(unknown)}")
-        name, token, act_for_users = item["name"], item["token"], item.get("act_for_users", False)
+        name, token, act_for_users = item["name"], item["token"], item.get("act_for_users")
         if not isinstance(name, str):
             raise UsageError(f'{where}: "name" must be a string')
         _valid_name(name)
@@ -112,6 +112,7 @@ def parse_import(text: str) -> list[Wanted]:
             raise UsageError(f"{where} ({name}): the token must be letters, digits and - _ . ~ + / =")
         if len(token) < MIN_IMPORTED_TOKEN_CHARS:
             raise UsageError(f"{where} ({name}): the token needs {MIN_IMPORTED_TOKEN_CHARS}+ characters")
+        act_for_users = False if act_for_users is None else act_for_users  # absent or null: no
         if not isinstance(act_for_users, bool):
             raise UsageError(f'{where} ({name}): "act_for_users" must be true or false')
         if any(other.name == name for other in wanted):
