@@ -278,3 +278,13 @@ def test_retention_refuses_a_bad_number_of_days(db: str, days: str) -> None:
     result = cli("retention", f"--days={days}", env={"DATABASE_URL": db})
     assert result.returncode == 2, result.stderr
     assert query(db, "SELECT count(*) FROM barestack.runs") == [(1,)]
+
+
+def test_import_takes_a_missing_or_null_act_for_users_as_false(db: str, api: FlaskClient) -> None:
+    plain, nulled = random_token(), random_token()
+    wanted = [{"name": "plain", "token": plain}, {"name": "nulled", "token": nulled, "act_for_users": None}]
+    result = tokens("import", db=db, stdin=json.dumps(wanted))
+    assert json.loads(result.stdout) == {"changed": True, "created": ["plain", "nulled"], "updated": []}
+    for token in (plain, nulled):
+        assert api.get("/runs", headers=bearer(token)).status_code == 200
+        assert api.get("/runs", headers=bearer(token, user="erin")).status_code == 403
