@@ -34,7 +34,9 @@ def api(backend_env: dict[str, str]) -> FlaskClient:
 
 
 def make_worker(env: dict[str, str], **overrides: str) -> Worker:
-    settings = WorkerSettings.from_env({**env, "BARESTACK_WORKER_NAME": "test-worker", **overrides})
+    settings = WorkerSettings.from_env(
+        {**env, "BARESTACK_WORKER_NAME": "test-worker", "BARESTACK_RUN_SANDBOX": "none", **overrides}
+    )
     worker = build_worker(settings, threading.Event())
     worker.queue.ensure_group()
     return worker
