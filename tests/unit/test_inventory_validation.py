@@ -20,6 +20,7 @@ VALID_SECRETS = {
     "barestack_db_app_password": "a" * 32,
     "barestack_redis_app_password": "r" * 32,
     "barestack_redis_admin_password": "d" * 32,
+    "barestack_redis_worker_password": "w" * 32,
     "barestack_secret_key": "s" * 64,
 }
 
