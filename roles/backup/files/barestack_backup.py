@@ -352,9 +352,12 @@ def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None
         return status
 
 
-def record_run(config: dict[str, Any], part: str, kind: str, started: dt.datetime, error: str | None) -> None:
+def record_run(
+    config: dict[str, Any], part: str, kind: str, started: dt.datetime, error: str | None, result: Any = None
+) -> None:
     run_record = {"kind": kind, "started_at": iso(started), "finished_at": iso(now()), "ok": error is None}
     run_record["error"] = error
+    run_record["result"] = result
     try:
         refresh_status(config, {part: {"last_run": run_record}})
     except Exception as status_error:
@@ -584,21 +587,32 @@ def cmd_drill(config: dict[str, Any]) -> dict[str, Any]:
             os.chown(scratch / name, postgres.pw_uid, postgres.pw_gid)
         options = (
             f"-c port={drill['port']} -c listen_addresses='' -c unix_socket_directories='{scratch}'"
-            " -c archive_mode=off -c shared_buffers=32MB -c max_connections=20"
+            # max_connections and the like keep the primary's values: recovery refuses lower ones.
+            " -c archive_mode=off -c shared_buffers=32MB"
             f" -c hba_file='{scratch}/pg_hba.conf' -c ident_file='{scratch}/pg_ident.conf'"
         )
-        run([*ctl, "-o", options, "-l", str(scratch / "drill.log"), "start"], user="postgres")
+        try:
+            run([*ctl, "-o", options, "-l", str(scratch / "drill.log"), "start"], user="postgres")
+        except BackupError as error:
+            log = (scratch / "drill.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise BackupError(f"{error}; server log: {' | '.join(log)}") from error
         deadline = time.monotonic() + 600
         query = ["psql", "-XAt", "-h", str(scratch), "-p", str(drill["port"]), "-d", pg["database"]]
         while run([*query, "-c", "SELECT pg_is_in_recovery()"], user="postgres").strip() != "f":
             if time.monotonic() > deadline:
                 raise BackupError("the scratch cluster stayed in recovery")
             time.sleep(1)
-        tables = run([*query, "-c", drill["count_query"]], user="postgres").strip()
+        restored = run([*query, "-c", drill["count_query"]], user="postgres").strip()
+        live_query = ["psql", "-XAt", "-p", str(pg["port"]), "-d", pg["database"], "-c", drill["count_query"]]
+        live = run(live_query, user="postgres").strip()
+        if not restored:
+            raise BackupError(f"the restored cluster answered nothing to {drill['count_query']!r}")
         elapsed = round(time.monotonic() - started, 1)
         return {
             "drill": {
-                "restored_rows": tables,
+                "restored": restored,
+                "live": live,
+                "matches_live": restored == live,
                 "seconds": elapsed,
                 "port": drill["port"],
                 "path": str(scratch),
@@ -660,7 +674,7 @@ def main() -> int:
         print(f"barestack-backup {arguments.command}: FAILED: {message}", file=sys.stderr)
         return 1
     if part:
-        record_run(config, part, kind, started, None)
+        record_run(config, part, kind, started, None, result.get(part))
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 
