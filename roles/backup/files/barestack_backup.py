@@ -216,8 +216,8 @@ def pg_info(config: dict[str, Any]) -> dict[str, Any]:
     return stanzas[0] if stanzas else {}
 
 
-def pg_backups(config: dict[str, Any]) -> list[dict[str, Any]]:
-    info = pg_info(config)
+def pg_backups(config: dict[str, Any], info: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    info = pg_info(config) if info is None else info
     backups = []
     for backup in info.get("backup", []):
         repo = backup.get("info", {}).get("repository", {})
@@ -287,10 +287,14 @@ def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None
             pg = status.setdefault("postgresql", {})
             pg["stanza"] = config["postgresql"]["stanza"]
             try:
-                good = [backup for backup in pg_backups(config) if not backup["error"]]
+                info = pg_info(config)
+                good = [backup for backup in pg_backups(config, info) if not backup["error"]]
                 pg["backups_count"] = len(good)
                 pg["last_good_backup"] = good[-1] if good else None
-                pg["repository_error"] = None
+                state = info.get("status", {})
+                pg["repository_error"] = None if state.get("code", 0) == 0 else state.get("message")
+                if pg["repository_error"]:
+                    warnings.append(f"postgresql: backup repository: {pg['repository_error']}")
             except (BackupError, ValueError) as error:
                 pg["repository_error"] = str(error)
                 warnings.append(f"postgresql: cannot read the backup repository: {error}")
