@@ -538,17 +538,33 @@ def cmd_redis_restore(config: dict[str, Any], target_time: str | None, dry_run: 
     return {"redis_restore": plan | {"keys_in_db0": keys}}
 
 
-def cmd_list(config: dict[str, Any]) -> dict[str, Any]:
+def cmd_list(config: dict[str, Any], target_time: str | None = None) -> dict[str, Any]:
+    """Backups and snapshots; with a target time, also which backup a restore to it starts from."""
     result: dict[str, Any] = {}
     if config["postgresql"]["enabled"]:
         info = pg_info(config)
+        backups = [backup for backup in pg_backups(config, info) if not backup["error"]]
         result["postgresql"] = {
             "stanza": config["postgresql"]["stanza"],
             "status": info.get("status", {}).get("message"),
             "wal_min": (info.get("archive") or [{}])[0].get("min"),
             "wal_max": (info.get("archive") or [{}])[0].get("max"),
-            "backups": pg_backups(config),
+            "backups": backups,
         }
+        if target_time and not backups:
+            raise BackupError("the repository holds no backup to restore from")
+        if target_time:
+            # A point in time is reachable from a backup that ended before it, and not in the future.
+            target = parse_time(target_time)
+            usable = [b for b in backups if dt.datetime.fromisoformat(b["finished_at"]) <= target]
+            if not usable:
+                raise BackupError(
+                    f"{target_time} is before the end of the oldest backup ({backups[0]['finished_at']}):"
+                    " no backup can restore to it"
+                )
+            if target > now():
+                raise BackupError(f"{target_time} is in the future (for the latest state, give no target)")
+            result["postgresql"]["restore_from"] = usable[-1]["label"]
     if config["redis"]["enabled"]:
         result["redis"] = {
             "snapshot_dir": config["redis"]["snapshot_dir"],
@@ -638,7 +654,8 @@ def main() -> int:
     commands.add_parser("redis-snapshot", help="a consistent Redis snapshot, kept dated")
     commands.add_parser("check", help="pgbackrest check: WAL archiving works end to end")
     commands.add_parser("status", help="refresh and print the status file")
-    commands.add_parser("list", help="backups and snapshots, as JSON")
+    listing = commands.add_parser("list", help="backups and snapshots, as JSON")
+    listing.add_argument("--target-time", help="also check that a restore can reach this time")
     restore = commands.add_parser("redis-restore", help="put back a Redis snapshot (stops and starts Redis)")
     restore.add_argument("--target-time", help="the newest snapshot taken at or before this time")
     restore.add_argument("--dry-run", action="store_true", help="only say which snapshot it would put back")
@@ -666,7 +683,7 @@ def main() -> int:
         elif arguments.command == "status":
             result = refresh_status(config)
         elif arguments.command == "list":
-            result = cmd_list(config)
+            result = cmd_list(config, arguments.target_time)
         elif arguments.command == "redis-restore":
             result = cmd_redis_restore(config, arguments.target_time, arguments.dry_run)
         else:
