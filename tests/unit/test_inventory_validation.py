@@ -24,6 +24,7 @@ VALID_SECRETS = {
     "barestack_secret_key": "s" * 64,
     "barestack_frontend_api_token": "f" * 40,
     "barestack_admin_password": "p" * 20,
+    "barestack_backup_cipher_pass": "c" * 64,
 }
 
 
@@ -126,6 +127,13 @@ BAD_VALUES: list[tuple[dict[str, object], str]] = [
     ({"nginx_write_rate": "fast"}, "nginx_write_rate"),
     ({"nginx_tls_hsts": 'max-age=1"; add_header X 1'}, "nginx_tls_hsts"),
     ({"nginx_app_routes": [{"path": "/api;/", "service": "backend", "prefix": "/api"}]}, "nginx_app_routes"),
+    ({"barestack_backup_cipher_pass": "zq-tiny-secret"}, "backup_repo_cipher_pass"),
+    ({"backup_retention_days": 0}, "backup_retention_days"),
+    ({"backup_drill_port": 5432}, "backup_drill_port"),
+    ({"backup_full_schedule": "weekly\nExecStart=/bin/sh"}, "backup_full_schedule"),
+    ({"backup_compress_type": "rar"}, "backup_compress_type"),
+    ({"postgresql_archive_mode": "sometimes"}, "postgresql_archive_mode"),
+    ({"postgresql_archive_command": "cp %p /tmp/'x'"}, "postgresql_archive_command"),
 ]
 
 
