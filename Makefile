@@ -60,7 +60,8 @@ demo: setup
 	echo "barestack is up on the test machine '$(DEMO)' ($$address):"; \
 	echo "  frontend:        http://$$address/"; \
 	echo "  backend API:     http://$$address/api/health   http://$$address/api/modules"; \
-	echo "  infrastructure:  http://$$address/infra/"; \
+	echo "  infrastructure:  http://$$address/infra/   (log in as admin: password in .secrets/local/admin_password)"; \
+	echo "  an API token:    $(TESTMACHINE) shell $(DEMO) -- barestack-api-token create me"; \
 	echo "  a shell there:   $(TESTMACHINE) shell $(DEMO)"; \
 	echo "  services:        $(TESTMACHINE) shell $(DEMO) -- systemctl status 'barestack-*'"; \
 	echo "  logs:            $(TESTMACHINE) shell $(DEMO) -- journalctl -u barestack-backend -n 50"; \

@@ -18,6 +18,7 @@ from barestack_backend.worker import Worker, build_worker
 from barestack_backend.worker_settings import WorkerSettings
 from barestack_common.env import ConfigError
 from flask.testing import FlaskClient
+from svc_testkit.api_tokens import bearer
 from svc_testkit.module_tree import ModuleTree
 from svc_testkit.redis_server import RedisServer
 from svc_testkit.runs_db import fetch_run, wait_for_run
@@ -27,10 +28,12 @@ GROUP = "barestack-workers"
 
 
 @pytest.fixture
-def api(backend_env: dict[str, str]) -> FlaskClient:
+def api(backend_env: dict[str, str], api_token: str) -> FlaskClient:
     app = create_app(Settings.from_env(backend_env))
     app.testing = True
-    return app.test_client()
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer(api_token)["Authorization"]
+    return client
 
 
 def make_worker(env: dict[str, str], **overrides: str) -> Worker:

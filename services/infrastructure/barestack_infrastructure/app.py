@@ -1,6 +1,6 @@
 """The infrastructure dashboard's app factory (gunicorn: ``barestack_infrastructure.wsgi:app``)."""
 
-from barestack_common import request_log
+from barestack_common import auth, request_log
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -17,6 +17,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Behind nginx at /infra/: trust one proxy hop so url_for() links carry the /infra prefix.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
     app.extensions["barestack_infrastructure.collector"] = Collector(settings)
+    # The frontend's login session (same cookie, same SECRET_KEY and accounts file), and the body limit.
+    auth.install(app, settings.auth)
     errors.install(app)
     request_log.install(app, package="barestack_infrastructure")
     app.register_blueprint(status.blueprint)

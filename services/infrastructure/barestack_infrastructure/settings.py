@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from barestack_common import env
+from barestack_common.auth import AuthSettings
 from barestack_common.http_client import SUPPORTED_SCHEMES
 
 DEFAULT_UNITS = ("barestack-backend", "barestack-worker", "barestack-frontend", "barestack-infrastructure")
@@ -36,6 +37,8 @@ class Settings:
     units: tuple[str, ...] = DEFAULT_UNITS
     check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S
     runs_stream: str = DEFAULT_RUNS_STREAM
+    # Who may see the page and /metrics: operators of the accounts file, by the frontend's login cookie.
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -66,4 +69,5 @@ class Settings:
             units=_units(environ),
             check_timeout_s=env.positive_number(environ, "BARESTACK_CHECK_TIMEOUT", DEFAULT_CHECK_TIMEOUT_S),
             runs_stream=env.optional(environ, "BARESTACK_RUNS_STREAM", DEFAULT_RUNS_STREAM),
+            auth=AuthSettings.from_env(environ),
         )
