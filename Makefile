@@ -100,7 +100,7 @@ vault: setup
 	[ -s "$$passfile" ] || (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > "$$passfile"); \
 	(umask 077; python3 -c 'import secrets; t = secrets.token_urlsafe; print("---"); \
 	  [print(f"vault_barestack_{n}: {t(l)}") for n, l in (("db_owner_password", 24), ("db_app_password", 24), \
-	   ("redis_app_password", 24), ("redis_admin_password", 24), ("secret_key", 48), \
+	   ("redis_app_password", 24), ("redis_admin_password", 24), ("redis_worker_password", 24), ("secret_key", 48), \
 	   ("frontend_api_token", 32), ("admin_password", 18))]' > "$$vault"); \
 	ansible-vault encrypt --vault-password-file "$$passfile" "$$vault" >/dev/null; \
 	echo "wrote $$vault (encrypted); vault password in $$passfile"; \

@@ -140,7 +140,7 @@ API_ROWS = [
     Api(
         "start a run from the page without a login",
         "POST",
-        "/modules/backend/a-001/runs",
+        "/modules/backend/a-001/run",
         401,
         b"args=",
         {"Content-Type": "application/x-www-form-urlencoded"},

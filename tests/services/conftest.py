@@ -97,6 +97,9 @@ def backend_env(
         "BARESTACK_VENV_MAPPING": str(modules.mapping_path),
         "BARESTACK_RUN_MODULE": str(modules.run_module),
         "BARESTACK_RUNS_STREAM": runs_stream,
+        # This controller has no systemd as PID 1, so workers built from this env run modules as
+        # child processes; the systemd-run sandbox is proved on test machines (verify-runs-sandbox.yml).
+        "BARESTACK_RUN_SANDBOX": "none",
     }
 
 

@@ -20,6 +20,7 @@ VALID_SECRETS = {
     "barestack_db_app_password": "a" * 32,
     "barestack_redis_app_password": "r" * 32,
     "barestack_redis_admin_password": "d" * 32,
+    "barestack_redis_worker_password": "w" * 32,
     "barestack_secret_key": "s" * 64,
     "barestack_frontend_api_token": "f" * 40,
     "barestack_admin_password": "p" * 20,

@@ -1,6 +1,8 @@
 """Reports what the barestack database holds: every table with its exact row count, and runs by status.
 
-Usage: python app.py    (DATABASE_URL from the environment, e.g. loaded by run_module.sh)
+Usage: python app.py    (DATABASE_URL from the environment)
+An operator tool: runs started through the API get no stack credentials, so run it by hand as root
+with the backend's env file: BARESTACK_ENV_FILE=/etc/barestack/backend.env run_module.sh backend/a-003
 Prints {"database": ..., "tables": {"schema.table": rows, ...}, "runs": {"total": n,
 "by_status": {...}} or null when barestack.runs does not exist yet}; exits 1 if PostgreSQL
 cannot be reached. The URL (with its password) is never printed.

@@ -1,6 +1,8 @@
 """Counts its own runs in Redis and measures the round trip: a liveness probe with memory.
 
 Usage: python app.py [COUNTER_NAME]    (REDIS_URL from the environment; default counter "a-004")
+An operator tool: runs started through the API get no stack credentials, so run it by hand as root
+with the backend's env file: BARESTACK_ENV_FILE=/etc/barestack/backend.env run_module.sh backend/a-004
 Increments barestack:counter:<COUNTER_NAME> and prints {"counter": ..., "value": n,
 "ping_ms": ..., "redis_version": ...}; exits 1 if Redis cannot be reached.
 """

@@ -94,7 +94,12 @@ def test_redis_acl_disables_default_user_and_stores_only_hashes() -> None:
         redis_app_user="barestack",
         redis_app_password="app-password-0123456789",
         redis_app_acl="~* +@all -@dangerous",
+        redis_worker_user="barestack-worker",
+        redis_worker_password="worker-password-0123456789",
+        redis_worker_acl="resetkeys ~barestack:runs ~barestack:worker:* resetchannels -@all +xreadgroup",
     )
     assert text.splitlines()[0].startswith("user default off")
     assert "app-password-0123456789" not in text
+    assert "worker-password-0123456789" not in text
+    assert "user barestack-worker on #" + hashlib.sha256(b"worker-password-0123456789").hexdigest() in text
     assert "#" + hashlib.sha256(b"app-password-0123456789").hexdigest() in text

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SECRETS = {
     "barestack_db_app_password": "p@ss/word:1-0123456789",
     "barestack_redis_app_password": "r/p@ss-0123456789abc",
+    "barestack_redis_worker_password": "w-0123456789abcdef",
     "barestack_secret_key": "k" * 40,
     "barestack_frontend_api_token": "t" * 40,
 }
@@ -83,6 +84,8 @@ def test_each_service_gets_only_what_it_needs(env_dir: Path) -> None:
     assert {"SECRET_KEY", "BARESTACK_FRONTEND_TOKEN"}.isdisjoint(backend)
     assert {"SECRET_KEY", "BARESTACK_FRONTEND_TOKEN"}.isdisjoint(worker)
     assert "DATABASE_URL" in worker
+    # The workers' own Redis user, which may only work the run stream.
+    assert worker["REDIS_URL"] == "redis://barestack-worker:w-0123456789abcdef@127.0.0.1:6379/0"
     assert {"DATABASE_URL", "REDIS_URL"}.isdisjoint(frontend)
     assert frontend["BARESTACK_FRONTEND_TOKEN"] == SECRETS["barestack_frontend_api_token"]
     assert frontend["SECRET_KEY"] == infra["SECRET_KEY"] == SECRETS["barestack_secret_key"]
