@@ -3,6 +3,7 @@
 This controller has no systemd as PID 1, so the units must show as unknown, never as made-up data.
 """
 
+import contextlib
 import re
 import resource
 import socket
@@ -221,7 +222,8 @@ def test_stub_status_is_parsed() -> None:
 def _children_of_this_process() -> set[int]:
     children: set[int] = set()
     for task in Path("/proc/self/task").iterdir():
-        children |= {int(pid) for pid in (task / "children").read_text().split()}
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            children |= {int(pid) for pid in (task / "children").read_text().split()}
     return children
 
 

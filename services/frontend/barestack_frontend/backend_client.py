@@ -29,13 +29,23 @@ def _detail(response: http_client.HttpResponse) -> str:
 
 
 class BackendClient:
+    """Calls keep their connection to the backend (one per thread), over TCP or a unix socket.
+
+    ``timeout_s`` bounds a whole call, connecting and reading included, so a slow backend holds
+    a page for at most that long before the page shows that the backend does not answer.
+    """
+
     def __init__(self, base_url: str, timeout_s: float) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.http = http_client.KeepAliveClient()
+
+    def _send(self, method: str, path: str, payload: Any = None) -> http_client.HttpResponse:
+        return self.http.request(method, self.base_url + path, self.timeout_s, payload)
 
     def _call(self, method: str, path: str, payload: Any = None) -> Any:
         try:
-            response = http_client.request(method, self.base_url + path, self.timeout_s, payload)
+            response = self._send(method, path, payload)
         except http_client.HttpUnavailable as error:
             raise BackendUnavailable(f"the backend API does not answer ({error})") from None
         if response.status == 404:
@@ -68,7 +78,7 @@ class BackendClient:
     def health(self) -> dict[str, Any]:
         """The backend's own health document; a 503 from it still counts as an answer."""
         try:
-            response = http_client.request("GET", self.base_url + "/health", self.timeout_s)
+            response = self._send("GET", "/health")
         except http_client.HttpUnavailable as error:
             raise BackendUnavailable(f"the backend API does not answer ({error})") from None
         try:
