@@ -45,12 +45,9 @@ def _idle_and_usable(conn: psycopg2.extensions.connection) -> bool:
 
 
 def pool_size_from_env(default: int = DEFAULT_MAX_CONNECTIONS) -> int:
-    """``BARESTACK_DB_POOL_SIZE``, else gunicorn's thread count (one connection per thread at most)."""
-    for name in ("BARESTACK_DB_POOL_SIZE", "GUNICORN_THREADS"):
-        raw = os.environ.get(name, "").strip()
-        if raw.isdigit() and int(raw) > 0:
-            return int(raw)
-    return default
+    """``BARESTACK_DB_POOL_SIZE`` (the role sets gunicorn's threads per worker: one connection each)."""
+    raw = os.environ.get("BARESTACK_DB_POOL_SIZE", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else default
 
 
 class Database:
