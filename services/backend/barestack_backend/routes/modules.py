@@ -60,7 +60,7 @@ def list_modules() -> Response:
     extra: dict[str, Any] = {"runs_available": True}
     last_runs: dict[tuple[str, str], Run] = {}
     try:
-        with services.database.cursor() as cur:
+        with services.database.cursor(autocommit=True) as cur:
             last_runs = run_queries.last_run_per_module(cur, [(e.service, e.module) for e in entries])
     except psycopg2.Error as error:
         extra = _database_error(services, error)
@@ -78,7 +78,7 @@ def get_module(service: str, module: str) -> Response:
     extra: dict[str, Any] = {"runs_available": True}
     runs: list[Run] = []
     try:
-        with services.database.cursor() as cur:
+        with services.database.cursor(autocommit=True) as cur:
             runs = run_queries.latest(cur, MODULE_PAGE_RUNS, service=service, module=module)
     except psycopg2.Error as error:
         extra = _database_error(services, error)
