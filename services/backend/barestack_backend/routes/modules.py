@@ -1,5 +1,6 @@
 """``/modules``: what can be run (from the venv mapping) and how it last went (from PostgreSQL)."""
 
+from functools import lru_cache
 from typing import Any
 
 import psycopg2
@@ -20,12 +21,18 @@ def run_json(run: Run) -> dict[str, Any]:
     return {**run.to_json(), "url": url_for("runs.get_run", run_id=run.id)}
 
 
+@lru_cache(maxsize=16384)
+def _module_urls(service: str, module: str, script_root: str) -> tuple[str, str]:
+    # url_for costs ~10 us; a 400-module listing needs 800 of them. They depend only on these three.
+    return (
+        url_for("modules.get_module", service=service, module=module),
+        url_for("modules.start_run", service=service, module=module),
+    )
+
+
 def module_json(entry: ModuleEntry) -> dict[str, Any]:
-    return {
-        **entry.to_json(),
-        "url": url_for("modules.get_module", service=entry.service, module=entry.module),
-        "runs_url": url_for("modules.start_run", service=entry.service, module=entry.module),
-    }
+    url, runs_url = _module_urls(entry.service, entry.module, request.script_root)
+    return {**entry.to_json(), "url": url, "runs_url": runs_url}
 
 
 def _catalog_modules(services: BackendServices) -> list[ModuleEntry]:
