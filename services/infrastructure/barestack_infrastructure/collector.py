@@ -135,6 +135,7 @@ class SnapshotCache:
         self._snapshot: Snapshot | None = None
         self._taken = 0.0  # monotonic time of the last collection
         self._refreshing = False
+        self._finished = 0  # refreshes ended, successful or not: what a waiting request waits on
         self._pid = os.getpid()
 
     def _refresh(self) -> None:
@@ -150,6 +151,7 @@ class SnapshotCache:
                 self._taken = time.monotonic()
                 self.collections += 1
             self._refreshing = False
+            self._finished += 1
             self._cond.notify_all()
 
     def _start_refresh(self) -> None:
@@ -170,8 +172,8 @@ class SnapshotCache:
                 return self._snapshot
             # Nothing recent enough to answer with: wait for the collection, bounded.
             deadline = time.monotonic() + self.collector.deadline_s + DEADLINE_SLACK_S
-            taken = self._taken
-            while self._taken == taken and time.monotonic() < deadline:
+            finished = self._finished
+            while self._finished == finished and time.monotonic() < deadline:
                 self._cond.wait(timeout=max(0.0, deadline - time.monotonic()))
             if self._snapshot is not None:
                 return self._snapshot
