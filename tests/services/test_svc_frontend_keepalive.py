@@ -168,7 +168,7 @@ def test_a_connection_the_backend_closed_is_replaced_without_an_error(
     app = frontend(gunicorn_backend(keep_alive_s=1))
     client = app.test_client()
     assert client.get("/").status_code == 200
-    time.sleep(1.5)  # gunicorn closes a connection idle past its keep-alive
+    time.sleep(2.5)  # gunicorn closes a connection idle past its keep-alive (checked once a second)
     assert client.get("/").status_code == 200
     time.sleep(1.5)
     # A POST is never sent twice: after an idle second it goes out on a new connection.
