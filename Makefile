@@ -60,7 +60,8 @@ demo: setup
 	echo "barestack is up on the test machine '$(DEMO)' ($$address):"; \
 	echo "  frontend:        http://$$address/"; \
 	echo "  backend API:     http://$$address/api/health   http://$$address/api/modules"; \
-	echo "  infrastructure:  http://$$address/infra/"; \
+	echo "  infrastructure:  http://$$address/infra/   (log in as admin: password in .secrets/local/admin_password)"; \
+	echo "  an API token:    $(TESTMACHINE) shell $(DEMO) -- barestack-api-token create me"; \
 	echo "  a shell there:   $(TESTMACHINE) shell $(DEMO)"; \
 	echo "  services:        $(TESTMACHINE) shell $(DEMO) -- systemctl status 'barestack-*'"; \
 	echo "  logs:            $(TESTMACHINE) shell $(DEMO) -- journalctl -u barestack-backend -n 50"; \
@@ -99,7 +100,8 @@ vault: setup
 	[ -s "$$passfile" ] || (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > "$$passfile"); \
 	(umask 077; python3 -c 'import secrets; t = secrets.token_urlsafe; print("---"); \
 	  [print(f"vault_barestack_{n}: {t(l)}") for n, l in (("db_owner_password", 24), ("db_app_password", 24), \
-	   ("redis_app_password", 24), ("redis_admin_password", 24), ("secret_key", 48))]' > "$$vault"); \
+	   ("redis_app_password", 24), ("redis_admin_password", 24), ("redis_worker_password", 24), ("secret_key", 48), \
+	   ("frontend_api_token", 32), ("admin_password", 18))]' > "$$vault"); \
 	ansible-vault encrypt --vault-password-file "$$passfile" "$$vault" >/dev/null; \
 	echo "wrote $$vault (encrypted); vault password in $$passfile"; \
 	echo "run: ansible-playbook site.yml -i inventories/$(ENV)/hosts.yml --vault-password-file $$passfile"

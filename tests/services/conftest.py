@@ -19,7 +19,7 @@ for service_dir in ("backend", "frontend", "infrastructure", "_lib"):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from svc_testkit import module_tree, nginx_server, postgres, redis_server  # noqa: E402
+from svc_testkit import accounts, api_tokens, module_tree, nginx_server, postgres, redis_server  # noqa: E402
 from svc_testkit.migrations import apply_migrations  # noqa: E402
 
 
@@ -62,7 +62,7 @@ def clean_runs(database_url: str, pg_server: postgres.PostgresServer) -> str:
     conn = pg_server.admin_connection(pg_server.database)
     try:
         with conn.cursor() as cur:
-            cur.execute("TRUNCATE barestack.runs")
+            cur.execute("TRUNCATE barestack.runs, barestack.api_tokens")
     finally:
         conn.close()
     return database_url
@@ -72,6 +72,18 @@ def clean_runs(database_url: str, pg_server: postgres.PostgresServer) -> str:
 def runs_stream() -> str:
     """A stream of its own per test, so that no test sees another's queue entries."""
     return f"barestack:runs:test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def api_token(clean_runs: str) -> str:
+    """A valid token (named ``tester``, not delegating) in the test database; send it with bearer()."""
+    return api_tokens.issue_token(clean_runs, api_tokens.TEST_TOKEN_NAME)
+
+
+@pytest.fixture
+def frontend_token(clean_runs: str) -> str:
+    """The frontend's token: named ``frontend``, may act for users (X-Barestack-User)."""
+    return api_tokens.issue_token(clean_runs, api_tokens.FRONTEND_TOKEN_NAME, act_for_users=True)
 
 
 @pytest.fixture
@@ -110,21 +122,37 @@ def nginx_srv() -> Iterator[nginx_server.NginxServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def login_accounts(tmp_path_factory: pytest.TempPathFactory) -> accounts.AccountsFixture:
+    """An accounts file with an operator and a plain user, the SECRET_KEY and the frontend's token."""
+    return accounts.make_accounts(tmp_path_factory.mktemp("accounts"))
+
+
 @pytest.fixture
-def live_frontend(live_backend: str) -> Iterator[str]:
-    """The frontend served for real on a loopback port, talking to the live backend."""
+def auth_env(login_accounts: accounts.AccountsFixture, frontend_token: str) -> dict[str, str]:
+    """The frontend's login settings and its backend token (a real row in api_tokens)."""
+    return {**login_accounts.env, "BARESTACK_FRONTEND_TOKEN": frontend_token}
+
+
+@pytest.fixture
+def live_frontend(live_backend: str, auth_env: dict[str, str]) -> Iterator[str]:
+    """The frontend served for real on a loopback port, talking to the live backend with its token."""
     from barestack_frontend.app import create_app
     from barestack_frontend.settings import Settings
     from svc_testkit.live_server import serve
 
-    server = serve(create_app(Settings.from_env({"BACKEND_API_URL": live_backend})))
+    server = serve(create_app(Settings.from_env({"BACKEND_API_URL": live_backend, **auth_env})))
     yield server.url
     server.stop()
 
 
 @pytest.fixture
 def infra_env(
-    live_backend: str, live_frontend: str, backend_env: dict[str, str], nginx_srv: nginx_server.NginxServer
+    live_backend: str,
+    live_frontend: str,
+    backend_env: dict[str, str],
+    nginx_srv: nginx_server.NginxServer,
+    auth_env: dict[str, str],
 ) -> dict[str, str]:
     """The dashboard's environment with every component up (systemd excepted: not on this machine)."""
     return {
@@ -135,4 +163,6 @@ def infra_env(
         "NGINX_STATUS_URL": nginx_srv.status_url,
         "BARESTACK_RUNS_STREAM": backend_env["BARESTACK_RUNS_STREAM"],
         "BARESTACK_CHECK_TIMEOUT": "2",
+        "BARESTACK_ACCOUNTS_FILE": auth_env["BARESTACK_ACCOUNTS_FILE"],
+        "SECRET_KEY": auth_env["SECRET_KEY"],
     }

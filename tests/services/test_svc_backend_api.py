@@ -1,4 +1,8 @@
-"""The backend API against real PostgreSQL and Redis: health, modules, starting and reading runs."""
+"""The backend API against real PostgreSQL and Redis: health, modules, starting and reading runs.
+
+These tests call as a caller with a token (``client``); what anonymous callers and bad tokens
+get is in test_svc_backend_access.py.
+"""
 
 import json
 import uuid
@@ -11,6 +15,7 @@ from barestack_backend.settings import Settings
 from barestack_common.env import ConfigError
 from flask import Flask
 from flask.testing import FlaskClient
+from svc_testkit.api_tokens import bearer
 from svc_testkit.ports import free_port
 from svc_testkit.postgres import PostgresServer
 from svc_testkit.redis_server import RedisServer
@@ -23,9 +28,16 @@ def make_app(env: dict[str, str]) -> Flask:
     return app
 
 
+def client_with_token(app: Flask, token: str) -> FlaskClient:
+    """A test client that sends ``Authorization: Bearer <token>`` on every request."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer(token)["Authorization"]
+    return client
+
+
 @pytest.fixture
-def client(backend_env: dict[str, str]) -> FlaskClient:
-    return make_app(backend_env).test_client()
+def client(backend_env: dict[str, str], api_token: str) -> FlaskClient:
+    return client_with_token(make_app(backend_env), api_token)
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -62,9 +74,9 @@ def test_health_is_ok_when_postgres_and_redis_answer(client: FlaskClient) -> Non
     assert body["checks"]["redis"]["ok"] is True
 
 
-def test_health_is_503_with_details_when_redis_is_dead(backend_env: dict[str, str]) -> None:
+def test_health_is_503_with_details_when_redis_is_dead(backend_env: dict[str, str], api_token: str) -> None:
     env = {**backend_env, "REDIS_URL": f"redis://:nope@127.0.0.1:{free_port()}/0"}
-    response = make_app(env).test_client().get("/health")
+    response = client_with_token(make_app(env), api_token).get("/health")
     assert response.status_code == 503
     body = response.get_json()
     assert body["status"] == "unavailable"
@@ -134,9 +146,9 @@ def test_modules_is_503_with_the_reason_when_the_mapping_is_missing(
     assert "absent.json does not exist" in response.get_json()["detail"]
 
 
-def test_modules_still_lists_when_postgres_is_down(backend_env: dict[str, str]) -> None:
+def test_modules_still_lists_when_postgres_is_down(backend_env: dict[str, str], api_token: str) -> None:
     env = {**backend_env, "DATABASE_URL": f"postgresql://u:p@127.0.0.1:{free_port()}/x"}
-    body = make_app(env).test_client().get("/modules").get_json()
+    body = client_with_token(make_app(env), api_token).get("/modules").get_json()
     assert body["count"] == 6
     assert body["runs_available"] is False
     assert body["runs_error"]["error"] == "OperationalError"
@@ -170,11 +182,13 @@ def test_starting_a_run_stores_it_queued_and_queues_its_id(
     listed = client.get("/runs?module=backend/echo-001&limit=5").get_json()
     assert [run["id"] for run in listed["runs"]] == [body["id"]]
     assert "stdout_tail" not in listed["runs"][0]  # lists stay small
+    assert (shown["requested_by"], shown["requested_via"]) == ("tester", None)
+    assert row["requested_by"] == "tester" and row["requested_via"] is None
     assert client.get("/modules").get_json()["modules"][0]["last_run"]["id"] == body["id"]
 
 
-def test_a_run_without_a_body_has_no_args(client: FlaskClient, backend_env: dict[str, str]) -> None:
-    response = client.post("/modules/backend/echo-001/runs")
+def test_a_run_with_an_empty_object_has_no_args(client: FlaskClient, backend_env: dict[str, str]) -> None:
+    response = client.post("/modules/backend/echo-001/runs", json={})
     assert response.status_code == 202
     assert fetch_run(backend_env["DATABASE_URL"], response.get_json()["id"])["args"] == []
 
@@ -216,14 +230,18 @@ def test_malformed_json_and_wrong_content_type_are_refused(client: FlaskClient) 
     assert form.status_code == 415
 
 
-def test_a_run_that_cannot_be_queued_is_503_and_marked_failed(backend_env: dict[str, str]) -> None:
+def test_a_run_that_cannot_be_queued_is_503_and_marked_failed(
+    backend_env: dict[str, str], api_token: str
+) -> None:
     env = {**backend_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    response = make_app(env).test_client().post("/modules/backend/echo-001/runs", json={"args": []})
+    response = client_with_token(make_app(env), api_token).post(
+        "/modules/backend/echo-001/runs", json={"args": []}
+    )
     assert response.status_code == 503
     assert response.get_json()["error"] == "queue unavailable"
     conn_rows = count_runs(backend_env["DATABASE_URL"])
     assert conn_rows == 1  # the row exists, and says why it never ran
-    client = make_app(backend_env).test_client()
+    client = client_with_token(make_app(backend_env), api_token)
     run = client.get("/runs").get_json()["runs"][0]
     assert run["status"] == "failed"
     assert "could not queue" in client.get(run["url"]).get_json()["stderr_tail"]
@@ -287,7 +305,7 @@ def test_requests_are_logged_one_line_each_with_the_client_seen_path(
 
 
 def test_queue_entries_are_plain_run_ids(client: FlaskClient, backend_env: dict[str, str]) -> None:
-    run_id = client.post("/modules/backend/echo-001/runs").get_json()["id"]
+    run_id = client.post("/modules/backend/echo-001/runs", json={}).get_json()["id"]
     raw = redis.Redis.from_url(backend_env["REDIS_URL"], decode_responses=True)
     ((_, fields),) = raw.xrange(backend_env["BARESTACK_RUNS_STREAM"])
     assert json.dumps(fields) == json.dumps({"run_id": run_id})

@@ -28,6 +28,7 @@ from barestack_frontend.app import EXTENSION_KEY, create_app
 from barestack_frontend.backend_client import BackendClient, BackendUnavailable
 from barestack_frontend.settings import Settings
 from flask import Flask
+from svc_testkit.accounts import PERSON, login, session_csrf
 from svc_testkit.live_server import serve
 from svc_testkit.ports import free_port, wait_for_port
 
@@ -35,8 +36,10 @@ SERVICES = Path(__file__).resolve().parents[2] / "services"
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
-def frontend(backend_url: str, timeout_s: float = 3.0) -> Flask:
-    app = create_app(Settings.from_env({"BACKEND_API_URL": backend_url, "BACKEND_TIMEOUT": str(timeout_s)}))
+def frontend(backend_url: str, timeout_s: float = 3.0, env: dict[str, str] | None = None) -> Flask:
+    """The frontend app; ``env`` adds settings (login accounts, its backend token)."""
+    settings = {"BACKEND_API_URL": backend_url, "BACKEND_TIMEOUT": str(timeout_s), **(env or {})}
+    app = create_app(Settings.from_env(settings))
     app.testing = True
     return app
 
@@ -163,16 +166,19 @@ def test_page_views_reuse_one_connection_to_the_backend(counted_backend: AcceptC
 
 
 def test_a_connection_the_backend_closed_is_replaced_without_an_error(
-    gunicorn_backend: Callable[..., str],
+    gunicorn_backend: Callable[..., str], auth_env: dict[str, str]
 ) -> None:
-    app = frontend(gunicorn_backend(keep_alive_s=1))
+    app = frontend(gunicorn_backend(keep_alive_s=1), env=auth_env)
     client = app.test_client()
+    login(client, PERSON)  # the login form is the frontend's own: no backend call
     assert client.get("/").status_code == 200
     time.sleep(2.5)  # gunicorn closes a connection idle past its keep-alive (checked once a second)
     assert client.get("/").status_code == 200
     time.sleep(1.5)
     # A POST is never sent twice: after an idle second it goes out on a new connection.
-    response = client.post("/modules/backend/echo-001/run", data={"args": "x"})
+    response = client.post(
+        "/modules/backend/echo-001/run", data={"args": "x", "csrf_token": session_csrf(client)}
+    )
     assert response.status_code == 303
     assert backend_client(app).http.connections_opened == 3
 

@@ -4,6 +4,7 @@ This controller has no systemd as PID 1, so the units must show as unknown, neve
 """
 
 import contextlib
+import json
 import re
 import resource
 import socket
@@ -21,21 +22,27 @@ from barestack_infrastructure.settings import DEFAULT_UNITS, Settings
 from barestack_infrastructure.systemd_units import SystemdReader, parse_show
 from flask import Flask
 from flask.testing import FlaskClient
+from svc_testkit.accounts import OPERATOR, PERSON, User, session_cookie, write_accounts
 from svc_testkit.nginx_server import NginxServer
 from svc_testkit.ports import free_port
 from svc_testkit.postgres import PostgresServer
 from svc_testkit.redis_server import RedisServer
 
 
-def dashboard(env: dict[str, str]) -> FlaskClient:
+def dashboard(env: dict[str, str], user: User | None = None) -> FlaskClient:
+    """The dashboard as a browser sees it; with ``user``, after that user logged in on the frontend."""
     app = create_app(Settings.from_env(env))
     app.testing = True
-    return app.test_client()
+    client = app.test_client()
+    if user is not None:
+        client.set_cookie("barestack_session", session_cookie(env, user), path="/")
+    return client
 
 
 @pytest.fixture
 def client(infra_env: dict[str, str]) -> FlaskClient:
-    return dashboard(infra_env)
+    """An operator's browser: the page and /metrics are for operators."""
+    return dashboard(infra_env, OPERATOR)
 
 
 def test_settings_name_what_is_wrong(infra_env: dict[str, str]) -> None:
@@ -105,12 +112,14 @@ def test_the_database_password_never_shows(infra_env: dict[str, str], pg_server:
         **infra_env,
         "DATABASE_URL": f"postgresql://{pg_server.app_user}:{password}@127.0.0.1:{pg_server.port}/x",
     }
-    client = dashboard(env)
+    client = dashboard(env, OPERATOR)
     health = client.get("/health")
     assert health.status_code == 503
     assert "password authentication failed" in health.get_json()["checks"]["postgresql"]["details"]["error"]
     for path in ("/health", "/", "/metrics"):
-        assert password not in client.get(path).get_data(as_text=True)
+        page = client.get(path)
+        assert page.status_code in (200, 503), (path, page.status_code)
+        assert password not in page.get_data(as_text=True)
 
 
 def test_the_page_shows_every_component_and_unit(client: FlaskClient) -> None:
@@ -125,7 +134,7 @@ def test_the_page_shows_every_component_and_unit(client: FlaskClient) -> None:
 
 def test_the_page_still_renders_when_things_are_down(infra_env: dict[str, str]) -> None:
     env = {**infra_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    response = dashboard(env).get("/")
+    response = dashboard(env, OPERATOR).get("/")
     assert response.status_code == 200
     assert "A critical component is down" in response.get_data(as_text=True)
 
@@ -254,8 +263,10 @@ def _app_with_forking_systemd_reader(env: dict[str, str], runtime_dir: Path) -> 
 def test_page_views_fork_nothing_and_call_nothing(
     infra_env: dict[str, str], nginx_srv: NginxServer, tmp_path: Path
 ) -> None:
-    app = _app_with_forking_systemd_reader({**infra_env, "BARESTACK_COLLECT_INTERVAL": "30"}, tmp_path)
+    env = {**infra_env, "BARESTACK_COLLECT_INTERVAL": "30"}
+    app = _app_with_forking_systemd_reader(env, tmp_path)
     client = app.test_client()
+    client.set_cookie("barestack_session", session_cookie(env, OPERATOR), path="/")
     faults = _reaped_child_faults()
     assert client.get("/health").status_code == 200  # the first request collects
     assert _reaped_child_faults() > faults, "the collection should have run systemctl and journalctl"
@@ -276,7 +287,7 @@ def test_page_views_fork_nothing_and_call_nothing(
 
 
 def test_the_page_and_health_show_the_age_of_the_data(infra_env: dict[str, str]) -> None:
-    client = dashboard({**infra_env, "BARESTACK_COLLECT_INTERVAL": "30"})
+    client = dashboard({**infra_env, "BARESTACK_COLLECT_INTERVAL": "30"}, OPERATOR)
     first = client.get("/health").get_json()
     time.sleep(1.1)
     later = client.get("/health").get_json()
@@ -317,3 +328,82 @@ def test_data_older_than_the_max_age_is_not_served_as_healthy(infra_env: dict[st
     # Too old to answer with: the request waits for a new collection instead.
     fresh = cache.get()
     assert fresh.collected_at > old.collected_at and fresh.age_s < 1 and fresh.healthy
+
+
+def test_the_page_and_metrics_are_for_operators_and_health_for_anyone(infra_env: dict[str, str]) -> None:
+    prefix = {"X-Forwarded-Prefix": "/infra"}  # as nginx proxies /infra/
+    anonymous = dashboard(infra_env)
+    page = anonymous.get("/", headers=prefix)
+    assert page.status_code == 401 and page.mimetype == "text/html"
+    assert 'href="/login?next=/infra/"' in page.get_data(as_text=True)
+    assert "All critical components" not in page.get_data(as_text=True)
+    metrics = anonymous.get("/metrics")
+    assert metrics.status_code == 401 and metrics.mimetype == "text/plain"
+    assert "barestack_up" not in metrics.get_data(as_text=True)
+    health = anonymous.get("/health")
+    assert health.status_code == 200 and health.get_json()["status"] == "ok"
+
+    person = dashboard(infra_env, PERSON)
+    refused = person.get("/", headers=prefix)
+    assert refused.status_code == 403 and "not an operator" in refused.get_data(as_text=True)
+    assert person.get("/metrics").status_code == 403
+    assert person.get("/health").status_code == 200
+
+    operator = dashboard(infra_env, OPERATOR)
+    shown = operator.get("/", headers=prefix)
+    assert shown.status_code == 200 and "All critical components are up." in shown.get_data(as_text=True)
+    assert "Logged in as <strong>olga</strong>" in shown.get_data(as_text=True)
+    assert shown.headers["Cache-Control"] == "no-store"
+    assert operator.get("/metrics").status_code == 200
+
+
+def test_a_forged_or_foreign_session_cookie_is_anonymous(infra_env: dict[str, str]) -> None:
+    from itsdangerous import URLSafeTimedSerializer
+
+    client = dashboard(infra_env)
+    client.set_cookie("barestack_session", "not-a-signed-session", path="/")
+    assert client.get("/").status_code == 401
+    # A session claiming to be the operator, signed with another key, is nobody.
+    forged = URLSafeTimedSerializer("another-key-" * 4, salt="cookie-session").dumps({"user": "olga"})
+    client.set_cookie("barestack_session", forged, path="/")
+    assert client.get("/metrics").status_code == 401
+
+
+def test_a_removed_or_demoted_operator_loses_access(infra_env: dict[str, str], tmp_path: Path) -> None:
+    temp_operator = User("tempop", "temporary-operator-pass", operator=True)
+    path = tmp_path / "accounts.json"
+    write_accounts(path, [temp_operator])
+    env = {**infra_env, "BARESTACK_ACCOUNTS_FILE": str(path)}
+    client = dashboard(env, temp_operator)
+    assert client.get("/").status_code == 200
+    # Demoted with the same password (the sync CLI keeps the hash then): still logged in, not an operator.
+    document = json.loads(path.read_text())
+    document["users"]["tempop"]["operator"] = False
+    path.with_suffix(".new").write_text(json.dumps(document))
+    path.with_suffix(".new").replace(path)
+    assert client.get("/").status_code == 403
+    assert client.get("/metrics").status_code == 403
+    write_accounts(path, [])
+    assert client.get("/").status_code == 401
+    assert client.get("/metrics").status_code == 401
+
+
+def test_login_settings_are_checked_at_start(infra_env: dict[str, str], tmp_path: Path) -> None:
+    without_key = {k: v for k, v in infra_env.items() if k != "SECRET_KEY"}
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set, but the accounts file"):
+        Settings.from_env(without_key)
+    with pytest.raises(ConfigError, match="SECRET_KEY is too short"):
+        Settings.from_env({**infra_env, "SECRET_KEY": "short"})
+    with pytest.raises(ConfigError, match="BARESTACK_MAX_BODY_BYTES must be a whole number"):
+        Settings.from_env({**infra_env, "BARESTACK_MAX_BODY_BYTES": "lots"})
+    # No accounts file: nobody can log in, so no key is needed; the page stays closed.
+    no_accounts = {**without_key, "BARESTACK_ACCOUNTS_FILE": str(tmp_path / "absent.json")}
+    assert dashboard(no_accounts).get("/").status_code == 401
+    assert dashboard(no_accounts).get("/health").status_code == 200
+
+
+def test_malformed_requests_are_4xx(client: FlaskClient, infra_env: dict[str, str]) -> None:
+    assert client.post("/health", data="x" * 100_000).status_code == 405
+    assert client.get("/nope").status_code == 404
+    anonymous = dashboard(infra_env)
+    assert anonymous.get("/metrics", headers={"Cookie": "barestack_session=\x7f%%%"}).status_code == 401

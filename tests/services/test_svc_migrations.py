@@ -50,3 +50,33 @@ def test_runs_rejects_invalid_rows(database_url: str, column: str, bad_value: ob
     finally:
         conn.rollback()
         conn.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "token_hash"),
+    [("Upper", "a" * 64), ("-dash", "a" * 64), ("x" * 64, "a" * 64), ("ok", "not-hex"), ("ok", "A" * 64)],
+)
+def test_api_tokens_rejects_invalid_rows(database_url: str, name: str, token_hash: str) -> None:
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur, pytest.raises(psycopg2.errors.CheckViolation):
+            cur.execute(
+                "INSERT INTO barestack.api_tokens (name, token_hash) VALUES (%s, %s)", (name, token_hash)
+            )
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def test_token_lookup_and_run_quota_are_indexed(database_url: str) -> None:
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = 'barestack' "
+                "AND (indexdef LIKE '%%UNIQUE%%api_tokens%%(token_hash)%%' "
+                "OR indexdef LIKE '%%runs%%(requested_by) WHERE%%')"
+            )
+            assert len(cur.fetchall()) == 2
+    finally:
+        conn.close()

@@ -1,8 +1,10 @@
 """The pages as a person sees them: headless chromium against the services served for real.
 
 Backend, frontend and dashboard run on loopback (werkzeug's server in threads) over the
-throwaway PostgreSQL and Redis, with a real worker thread executing modules. One screenshot of
-each page goes to /tmp/barestack-screens/ for a human look.
+throwaway PostgreSQL and Redis, with a real worker thread executing modules, behind a real nginx
+routed like the deployment's (frontend at /, dashboard at /infra/): the person logs in on the
+frontend and the same cookie opens the dashboard. One screenshot of each page goes to
+/tmp/barestack-screens/ for a human look.
 """
 
 import dataclasses
@@ -21,8 +23,11 @@ from barestack_infrastructure.settings import Settings as DashboardSettings
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from svc_testkit.accounts import OPERATOR, PERSON, User
 from svc_testkit.browser import Browser, missing_browser
 from svc_testkit.live_server import serve
+from svc_testkit.nginx_proxy import NginxProxy
+from svc_testkit.nginx_server import missing_binary as missing_nginx
 from svc_testkit.ports import free_port
 
 SCREENS = Path("/tmp/barestack-screens")
@@ -41,7 +46,9 @@ def browser() -> Iterator[WebDriver]:
 
 @pytest.fixture
 def running_worker(backend_env: dict[str, str]) -> Iterator[None]:
-    settings = WorkerSettings.from_env({**backend_env, "BARESTACK_WORKER_NAME": "browser-test-worker"})
+    # No systemd as PID 1 here: runs go unsandboxed, as in the worker's own tests.
+    env = {**backend_env, "BARESTACK_WORKER_NAME": "browser-test-worker", "BARESTACK_RUN_SANDBOX": "none"}
+    settings = WorkerSettings.from_env(env)
     stop = threading.Event()
     worker = build_worker(dataclasses.replace(settings, block_ms=200), stop)
     thread = threading.Thread(target=worker.serve, name="worker", daemon=True)
@@ -52,15 +59,57 @@ def running_worker(backend_env: dict[str, str]) -> Iterator[None]:
     worker.database.close()
 
 
+@pytest.fixture
+def site(live_backend: str, live_frontend: str, infra_env: dict[str, str]) -> Iterator[str]:
+    """One origin, as nginx serves it: the frontend at /, the dashboard at /infra/, the API at /api/."""
+    missing = missing_nginx()
+    if missing:
+        pytest.skip(missing)
+    dashboard = serve(create_dashboard(DashboardSettings.from_env(infra_env)))
+    proxy = NginxProxy.start(live_frontend, dashboard.url, live_backend)
+    yield proxy.url
+    proxy.stop()
+    dashboard.stop()
+
+
+@pytest.fixture
+def fresh(browser: WebDriver) -> WebDriver:
+    """The browser with no cookies left from another test: every test logs in for itself."""
+    browser.delete_all_cookies()
+    return browser
+
+
 def visible_text(driver: WebDriver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
-def test_modules_page_run_button_and_run_page(
-    browser: WebDriver, live_frontend: str, running_worker: None
-) -> None:
-    browser.get(live_frontend + "/")
+def fill_login_form(driver: WebDriver, user: User) -> None:
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Log in"
+    driver.find_element(By.ID, "username").send_keys(user.name)
+    driver.find_element(By.ID, "password").send_keys(user.password)
+    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+
+
+def log_in(driver: WebDriver, site_url: str, user: User) -> None:
+    driver.get(site_url + "/login")
+    fill_login_form(driver, user)
+    WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "logged-in-as"))
+
+
+def test_modules_page_run_button_and_run_page(fresh: WebDriver, site: str, running_worker: None) -> None:
+    browser = fresh
+    browser.get(site + "/")
     assert browser.title == "Modules · barestack"
+    # Anonymous: the catalogue, no run buttons, a way to log in that comes back here.
+    assert not browser.find_elements(By.CSS_SELECTOR, 'button[aria-label^="Run "]')
+    browser.find_element(By.CSS_SELECTOR, "#login-to-run a").click()
+    fill_login_form(browser, PERSON)
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.ID, "logged-in-as"))
+    assert browser.current_url == site + "/"
+    assert browser.find_element(By.ID, "logged-in-as").text == f"Logged in as {PERSON.name}"
+    cookie = browser.get_cookie("barestack_session")
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/"
+    assert "barestack_session" not in browser.execute_script("return document.cookie")
     table = browser.find_element(By.CSS_SELECTOR, "table.modules").text
     for name in ("backend/echo-001", "backend/fail-002", "backend/noisy-005", "frontend/page-001"):
         assert name in table
@@ -75,6 +124,7 @@ def test_modules_page_run_button_and_run_page(
     )
     assert browser.find_element(By.ID, "run-status").text == "succeeded"
     assert browser.find_element(By.ID, "exit-code").text == "0"
+    assert browser.find_element(By.ID, "requested-by").text == PERSON.name
     assert "hello from echo-001" in browser.find_element(By.ID, "stdout").text
     assert "a warning on stderr" in browser.find_element(By.ID, "stderr").text
     assert "refreshes every" not in visible_text(browser)
@@ -84,11 +134,15 @@ def test_modules_page_run_button_and_run_page(
     row = browser.find_element(By.XPATH, "//tr[th/a[text()='backend/echo-001']]")
     assert "succeeded" in row.text
 
+    browser.find_element(By.CSS_SELECTOR, "form.logout button").click()
+    WebDriverWait(browser, 10).until(lambda d: not d.find_elements(By.ID, "logged-in-as"))
+    assert not browser.find_elements(By.CSS_SELECTOR, 'button[aria-label^="Run "]')
 
-def test_module_page_runs_with_arguments(
-    browser: WebDriver, live_frontend: str, running_worker: None
-) -> None:
-    browser.get(live_frontend + "/modules/backend/echo-001")
+
+def test_module_page_runs_with_arguments(fresh: WebDriver, site: str, running_worker: None) -> None:
+    browser = fresh
+    log_in(browser, site, PERSON)
+    browser.get(site + "/modules/backend/echo-001")
     browser.find_element(By.ID, "args").send_keys("--who 'the tester'")
     browser.find_element(By.CSS_SELECTOR, "form.run button").click()
     WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "run-status").text == "succeeded")
@@ -108,19 +162,37 @@ def test_backend_down_page(browser: WebDriver) -> None:
         server.stop()
 
 
-def test_dashboard_page(browser: WebDriver, infra_env: dict[str, str]) -> None:
-    server = serve(create_dashboard(DashboardSettings.from_env(infra_env)))
-    try:
-        browser.get(server.url + "/")
-        assert browser.find_element(By.ID, "overall").text.startswith("All critical components are up.")
-        for component in ("backend", "frontend", "postgresql", "redis", "nginx"):
-            badge = browser.find_element(By.CSS_SELECTOR, f"#component-{component} .badge")
-            assert badge.text == "up", component
-        for unit in DEFAULT_UNITS:
-            row = browser.find_element(By.ID, f"unit-{unit}")
-            assert "unknown: systemd not available" in row.text
-        browser.set_window_size(1280, 1300)  # the whole page, units table included
-        browser.save_screenshot(str(SCREENS / "dashboard.png"))
-        browser.set_window_size(1280, 900)
-    finally:
-        server.stop()
+def test_dashboard_is_for_operators(fresh: WebDriver, site: str) -> None:
+    browser = fresh
+    browser.get(site + "/infra/")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Log in required"
+    log_in(browser, site, PERSON)
+    browser.get(site + "/infra/")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Operators only"
+    assert not browser.find_elements(By.ID, "overall")
+
+
+def test_dashboard_page(fresh: WebDriver, site: str) -> None:
+    browser = fresh
+    browser.get(site + "/infra/")
+    # The login link goes to the frontend's /login and back to /infra/ afterwards.
+    browser.find_element(By.ID, "login-link").click()
+    fill_login_form(browser, OPERATOR)
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.ID, "overall"))
+    assert browser.current_url == site + "/infra/"
+    assert browser.find_element(By.ID, "logged-in-as").text == f"Logged in as {OPERATOR.name}"
+    assert browser.find_element(By.ID, "overall").text.startswith("All critical components are up.")
+    for component in ("backend", "frontend", "postgresql", "redis", "nginx"):
+        badge = browser.find_element(By.CSS_SELECTOR, f"#component-{component} .badge")
+        assert badge.text == "up", component
+    for unit in DEFAULT_UNITS:
+        row = browser.find_element(By.ID, f"unit-{unit}")
+        assert "unknown: systemd not available" in row.text
+    browser.set_window_size(1280, 1300)  # the whole page, units table included
+    browser.save_screenshot(str(SCREENS / "dashboard.png"))
+    browser.set_window_size(1280, 900)
+    # Logging out on the dashboard ends the session for the whole site.
+    browser.find_element(By.CSS_SELECTOR, "form.logout button").click()
+    WebDriverWait(browser, 10).until(lambda d: "/infra/" not in d.current_url)
+    browser.get(site + "/infra/")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Log in required"

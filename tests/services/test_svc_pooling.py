@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 from barestack_backend.app import create_app
 from barestack_backend.settings import Settings
-from svc_testkit import module_tree
+from svc_testkit import api_tokens, module_tree
 from svc_testkit.live_server import serve
 from svc_testkit.migrations import apply_migrations
 from svc_testkit.postgres import PostgresServer
@@ -23,9 +23,14 @@ from svc_testkit.redis_server import RedisServer
 NOTICE_WITHIN_S = 2.0
 
 
+# Base URL -> the API token serve_backend stored in that backend's database (/runs needs one).
+_TOKENS: dict[str, str] = {}
+
+
 def _status(url: str) -> int:
+    headers = next((api_tokens.bearer(t) for base, t in _TOKENS.items() if url.startswith(base + "/")), {})
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
@@ -79,10 +84,12 @@ def serve_backend(modules: module_tree.ModuleTree, runs_stream: str) -> Iterator
         }
         server = serve(create_app(Settings.from_env(env)))
         servers.append(server)
+        _TOKENS[server.url] = api_tokens.issue_token(database_url, api_tokens.TEST_TOKEN_NAME)
         return server.url
 
     yield start
     for server in servers:
+        _TOKENS.pop(server.url, None)
         server.stop()
 
 

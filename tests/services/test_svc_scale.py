@@ -10,6 +10,8 @@ from barestack_backend.app import create_app
 from barestack_backend.settings import Settings
 from barestack_frontend.app import create_app as create_frontend
 from barestack_frontend.settings import Settings as FrontendSettings
+from svc_testkit.accounts import PERSON, login
+from svc_testkit.api_tokens import bearer
 from svc_testkit.live_server import serve
 
 MODULE_COUNT = 450
@@ -52,9 +54,12 @@ def big_env(backend_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return {**backend_env, "BARESTACK_VENV_MAPPING": str(mapping)}
 
 
-def test_modules_with_last_runs_stay_fast_at_450_modules(big_env: dict[str, str]) -> None:
+def test_modules_with_last_runs_stay_fast_at_450_modules(
+    big_env: dict[str, str], api_token: str, auth_env: dict[str, str]
+) -> None:
     app = create_app(Settings.from_env(big_env))
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer(api_token)["Authorization"]  # runs need a token
     client.get("/modules")  # first call parses the mapping and opens the pool
     started = time.perf_counter()
     body = client.get("/modules").get_json()
@@ -66,7 +71,9 @@ def test_modules_with_last_runs_stay_fast_at_450_modules(big_env: dict[str, str]
 
     server = serve(app)
     try:
-        frontend = create_frontend(FrontendSettings.from_env({"BACKEND_API_URL": server.url})).test_client()
+        frontend_env = {"BACKEND_API_URL": server.url, **auth_env}
+        frontend = create_frontend(FrontendSettings.from_env(frontend_env)).test_client()
+        login(frontend, PERSON)  # run buttons and last runs are for logged-in people
         started = time.perf_counter()
         html = frontend.get("/").get_data(as_text=True)
         page_s = time.perf_counter() - started

@@ -4,20 +4,34 @@ In-process tests drive one Worker step by step; the recovery tests run real work
 and kill them with real signals.
 """
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
+import yaml
 from barestack_backend.app import create_app
+from barestack_backend.module_runner import (
+    Manifest,
+    ManifestError,
+    read_manifest,
+    run_unit_name,
+    systemd_run_command,
+)
 from barestack_backend.settings import Settings
 from barestack_backend.worker import Worker, build_worker
 from barestack_backend.worker_settings import WorkerSettings
 from barestack_common.env import ConfigError
 from flask.testing import FlaskClient
+from svc_testkit.api_tokens import bearer
 from svc_testkit.module_tree import ModuleTree
 from svc_testkit.redis_server import RedisServer
 from svc_testkit.runs_db import fetch_run, wait_for_run
@@ -27,14 +41,18 @@ GROUP = "barestack-workers"
 
 
 @pytest.fixture
-def api(backend_env: dict[str, str]) -> FlaskClient:
+def api(backend_env: dict[str, str], api_token: str) -> FlaskClient:
     app = create_app(Settings.from_env(backend_env))
     app.testing = True
-    return app.test_client()
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer(api_token)["Authorization"]
+    return client
 
 
 def make_worker(env: dict[str, str], **overrides: str) -> Worker:
-    settings = WorkerSettings.from_env({**env, "BARESTACK_WORKER_NAME": "test-worker", **overrides})
+    settings = WorkerSettings.from_env(
+        {**env, "BARESTACK_WORKER_NAME": "test-worker", "BARESTACK_RUN_SANDBOX": "none", **overrides}
+    )
     worker = build_worker(settings, threading.Event())
     worker.queue.ensure_group()
     return worker
@@ -298,3 +316,260 @@ def test_runs_through_the_projects_run_module_sh(
     assert (run["status"], run["exit_code"]) == ("succeeded", 0), run
     assert run["stdout_tail"] == "hello from echo-001\nargs: --flag\n"
     assert api.get(f"/runs/{failing}").get_json()["exit_code"] == 3
+
+
+# --- least privilege: what a module sees, what the worker's Redis user may do -----------------
+
+PRINT_ENV = "import json, os\nprint(json.dumps(dict(os.environ)))\n"
+SECRETS = {
+    "DATABASE_URL": "postgresql://app:db-secret-pw@127.0.0.1:5432/x",
+    "REDIS_URL": "redis://u:redis-secret-pw@127.0.0.1:6379/0",
+    "SECRET_KEY": "flask-secret-key-value",
+    "SOME_TOKEN": "token-value",
+}
+
+
+def module_dir_tree(root: Path, key: str, files: dict[str, str]) -> Path:
+    """One module folder and a venv_mapping.json naming it; the venv is this test's own."""
+    service, module = key.split("/")
+    folder = root / "services" / service / module
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    mapping = root / "venv_mapping.json"
+    entry = {"kind": "module", "source": str(folder), "venv": sys.prefix}
+    mapping.write_text(json.dumps({"format": 1, "venvs": {key: entry}}), encoding="utf-8")
+    return mapping
+
+
+def run_real_run_module(mapping: Path, env_file: Path | None, *argv: str) -> subprocess.CompletedProcess[str]:
+    environ = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "BARESTACK_VENV_MAPPING": str(mapping),
+        "BARESTACK_ENV_FILE": str(env_file) if env_file else "",
+    }
+    return subprocess.run(
+        [str(REAL_RUN_MODULE), *argv], capture_output=True, text=True, env=environ, timeout=60, check=False
+    )
+
+
+HOSTILE_ENV_FILE = r"""# comment line; the next is a ; comment
+; also a comment
+PLAIN=value with spaces{trailing}
+SUBST=$(touch {marker})
+BACKTICK=`touch {marker}`
+DQ="a \"quoted\" $HOME \\ \n end"
+SQ='single $(touch {marker}) \n'
+CONCAT="one"'two'three
+CONT=first\
+second
+  SPACED_KEY = spaced value
+EMPTY=
+not a valid line
+1BAD=ignored
+BAD-NAME=ignored
+LAST=no newline at end"""
+
+
+def test_run_module_reads_the_env_file_like_systemd_and_never_runs_it(tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+    mapping = module_dir_tree(tmp_path / "tree", "backend/env-001", {"app.py": PRINT_ENV})
+    env_file = tmp_path / "modules.env"
+    env_file.write_text(HOSTILE_ENV_FILE.format(marker=marker, trailing="   "), encoding="utf-8")
+
+    result = run_real_run_module(mapping, env_file, "backend/env-001")
+
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert not marker.exists(), "a value of the env file was executed"
+    assert seen["PLAIN"] == "value with spaces"
+    assert seen["SUBST"] == f"$(touch {marker})"
+    assert seen["BACKTICK"] == f"`touch {marker}`"
+    assert seen["DQ"] == 'a "quoted" $HOME \\ \\n end'
+    assert seen["SQ"] == f"single $(touch {marker}) \\n"
+    assert seen["CONCAT"] == "onetwothree"
+    assert seen["CONT"] == "firstsecond"
+    assert seen["SPACED_KEY"] == "spaced value"
+    assert seen["EMPTY"] == ""
+    assert seen["LAST"] == "no newline at end"
+    assert not {"1BAD", "BAD-NAME", "not a valid line"} & seen.keys()
+    assert seen["BARESTACK_MODULE"] == "backend/env-001"
+
+
+def test_run_module_refuses_a_script_outside_the_module(tmp_path: Path) -> None:
+    mapping = module_dir_tree(
+        tmp_path / "tree", "backend/esc-001", {"app.py": "print('inside')\n", "other.py": "print('other')\n"}
+    )
+    folder = tmp_path / "tree" / "services" / "backend" / "esc-001"
+    outside = tmp_path / "tree" / "services" / "backend" / "x.py"
+    outside.write_text("print('escaped')\n", encoding="utf-8")
+    (folder / "link.py").symlink_to(outside)
+
+    for script in ("../x.py", str(outside), "link.py", ".", "sub/../../x.py"):
+        refused = run_real_run_module(mapping, None, "backend/esc-001", script)
+        assert refused.returncode == 2, (script, refused.stdout, refused.stderr)
+        assert "escaped" not in refused.stdout
+        assert "run_module.sh:" in refused.stderr
+    ok = run_real_run_module(mapping, None, "backend/esc-001", "other.py")
+    assert (ok.returncode, ok.stdout) == (0, "other\n")
+
+
+def test_a_module_sees_no_secret_of_the_worker(backend_env: dict[str, str], tmp_path: Path) -> None:
+    mapping = module_dir_tree(tmp_path / "tree", "backend/env-002", {"app.py": PRINT_ENV})
+    worker = make_worker(backend_env, BARESTACK_RUN_MODULE=str(REAL_RUN_MODULE))
+    worker._module_environ = {
+        **backend_env,
+        **SECRETS,
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "BARESTACK_VENV_MAPPING": str(mapping),
+        "BARESTACK_ENV_FILE": "",
+    }
+    outcome = worker._run("5d6c1f2e-0000-4000-8000-000000000001", 3, "backend/env-002", [], "0-1")
+    worker.database.close()
+    assert outcome.exit_code == 0, outcome.stderr_tail
+    seen = json.loads(outcome.stdout_tail)
+    assert not {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "SOME_TOKEN"} & seen.keys()
+    for secret in [*SECRETS.values(), backend_env["REDIS_URL"], backend_env["DATABASE_URL"]]:
+        assert secret not in outcome.stdout_tail
+    assert seen["BARESTACK_RUN_ID"] == "5d6c1f2e-0000-4000-8000-000000000001"
+    assert seen["BARESTACK_RUN_ATTEMPT"] == "3"
+    assert seen["BARESTACK_MODULE"] == "backend/env-002"
+
+
+def test_the_module_manifest_asks_for_network(tmp_path: Path) -> None:
+    assert read_manifest(tmp_path) == Manifest(network=False)
+    (tmp_path / "module.toml").write_text("[run]\nnetwork = true\n", encoding="utf-8")
+    assert read_manifest(tmp_path).network is True
+    (tmp_path / "module.toml").write_text('[run]\nnetwork = "yes"\n', encoding="utf-8")
+    with pytest.raises(ManifestError, match=r"run\.network must be true or false"):
+        read_manifest(tmp_path)
+    (tmp_path / "module.toml").write_text("[run\n", encoding="utf-8")
+    with pytest.raises(ManifestError, match="cannot read"):
+        read_manifest(tmp_path)
+    assert run_unit_name("abc", 2, network=True) == "barestack-run-net-abc-2.service"
+    command = systemd_run_command(
+        "barestack-run-abc-2.service", "barestack-run-w1.slice", {"BARESTACK_RUN_ID": "abc"}, ["run", "x y"]
+    )
+    assert command[0] == "systemd-run" and {"--pipe", "--wait", "--collect"} <= set(command)
+    assert "--setenv=BARESTACK_RUN_ID=abc" in command and command[-3:] == ["--", "run", "x y"]
+
+
+def test_worker_settings_sandbox_and_slice(backend_env: dict[str, str]) -> None:
+    assert WorkerSettings.from_env(backend_env).run_sandbox == "systemd", "sandboxed unless told otherwise"
+    with pytest.raises(ConfigError, match="BARESTACK_RUN_SANDBOX must be one of"):
+        WorkerSettings.from_env({**backend_env, "BARESTACK_RUN_SANDBOX": "off"})
+    for bad in ("system.slice", "barestack-run-w1.service", "barestack-run-a/b.slice", "-.slice"):
+        with pytest.raises(ConfigError, match="BARESTACK_RUN_SLICE"):
+            WorkerSettings.from_env({**backend_env, "BARESTACK_RUN_SLICE": bad})
+    assert WorkerSettings.from_env({**backend_env, "BARESTACK_RUN_SLICE": "barestack-run-w2.slice"}).run_slice
+
+
+REDIS_DEFAULTS = Path(__file__).resolve().parents[2] / "roles" / "redis" / "defaults" / "main.yml"
+
+
+def worker_acl(stream: str) -> list[str]:
+    """The role's ACL rules for the worker user, with this test's stream (Jinja rendered by hand)."""
+    defaults = yaml.safe_load(REDIS_DEFAULTS.read_text(encoding="utf-8"))
+    rules = (
+        defaults["redis_worker_acl"]
+        .replace("{{ redis_runs_stream }}", stream)
+        .replace("{{ redis_worker_key_prefix }}", defaults["redis_worker_key_prefix"])
+    )
+    assert "{{" not in rules
+    return rules.split()
+
+
+@pytest.fixture
+def worker_redis_url(redis_srv: RedisServer, runs_stream: str) -> str:
+    admin = redis_srv.client()
+    password = f"pw-{uuid.uuid4().hex}"
+    admin.execute_command(
+        "ACL", "SETUSER", "barestack-worker", "reset", "on", f">{password}", *worker_acl(runs_stream)
+    )
+    return f"redis://barestack-worker:{password}@127.0.0.1:{redis_srv.port}/0"
+
+
+def test_the_worker_redis_user_works_the_stream_and_nothing_else(
+    api: FlaskClient,
+    backend_env: dict[str, str],
+    redis_srv: RedisServer,
+    worker_redis_url: str,
+    runs_stream: str,
+) -> None:
+    redis_srv.client().set("barestack:other", "keep me")
+    worker = make_worker(backend_env, REDIS_URL=worker_redis_url)
+    run_id = start_run(api, "echo-001")  # the API enqueues with its own user
+    assert work_off(worker) == 1, "XREADGROUP, XCLAIM, XACK, XDEL as the worker user"
+    assert api.get(f"/runs/{run_id}").get_json()["status"] == "succeeded"
+    worker.queue.claim_abandoned("test-worker", 60_000)
+    assert worker.queue.pending_count() == 0
+    client = worker.queue.client
+    client.ping()
+    client.xinfo_groups(runs_stream)
+    for command in (
+        ("DEL", "barestack:other"),
+        ("GET", "barestack:other"),
+        ("DEL", runs_stream),
+        ("FLUSHALL",),
+        ("FLUSHDB",),
+        ("CONFIG", "GET", "*"),
+        ("ACL", "LIST"),
+        ("KEYS", "*"),
+        ("XADD", runs_stream, "*", "run_id", "x"),
+        ("XGROUP", "DESTROY", runs_stream, GROUP),
+        ("EVAL", "return 1", "0"),
+        ("SHUTDOWN",),
+    ):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            client.execute_command(*command)
+    assert redis_srv.client().get("barestack:other") == "keep me"
+    worker.database.close()
+
+
+@pytest.mark.parametrize("deleted", ["group", "stream"])
+def test_a_deleted_stream_or_group_is_made_again_and_runs_flow(
+    api: FlaskClient,
+    backend_env: dict[str, str],
+    redis_srv: RedisServer,
+    worker_redis_url: str,
+    runs_stream: str,
+    deleted: str,
+) -> None:
+    settings = WorkerSettings.from_env(
+        {
+            **backend_env,
+            "REDIS_URL": worker_redis_url,
+            "BARESTACK_WORKER_NAME": "nogroup-worker",
+            "BARESTACK_RUN_SANDBOX": "none",
+        }
+    )
+    stop = threading.Event()
+    worker = build_worker(settings, stop)
+    thread = threading.Thread(target=worker.serve)
+    thread.start()
+    try:
+        first = start_run(api, "echo-001")
+        assert wait_for_status(api, first) == "succeeded"
+        admin = redis_srv.client()
+        if deleted == "group":
+            admin.xgroup_destroy(runs_stream, GROUP)
+        else:
+            admin.delete(runs_stream)
+        second = start_run(api, "echo-001")
+        assert wait_for_status(api, second) == "succeeded"
+        assert admin.xinfo_groups(runs_stream)[0]["name"] == GROUP
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        worker.database.close()
+
+
+def wait_for_status(api: FlaskClient, run_id: str, timeout_s: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    status = ""
+    while time.monotonic() < deadline:
+        status = api.get(f"/runs/{run_id}").get_json()["status"]
+        if status in ("succeeded", "failed", "timeout"):
+            return status
+        time.sleep(0.1)
+    return status

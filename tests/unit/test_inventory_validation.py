@@ -20,7 +20,10 @@ VALID_SECRETS = {
     "barestack_db_app_password": "a" * 32,
     "barestack_redis_app_password": "r" * 32,
     "barestack_redis_admin_password": "d" * 32,
+    "barestack_redis_worker_password": "w" * 32,
     "barestack_secret_key": "s" * 64,
+    "barestack_frontend_api_token": "f" * 40,
+    "barestack_admin_password": "p" * 20,
 }
 
 
@@ -71,26 +74,74 @@ def test_valid_inventory_passes(tmp_path: Path) -> None:
     assert "failed=0" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("bad_vars", "named"),
-    [
-        ({"postgresql_port": "fivefourthreetwo"}, "postgresql_port"),
-        ({"postgresql_port": 70000}, "postgresql_port"),
-        ({"redis_maxmemory_mb": -5}, "redis_maxmemory_mb"),
-        ({"postgresql_work_mem_mb": -1}, "postgresql_work_mem_mb"),
-        ({"redis_persistence": "sometimes"}, "redis_persistence"),
-        ({"redis_maxmemory_policy": "evict-whatever"}, "redis_maxmemory_policy"),
-        ({"common_journald_storage": "cloud"}, "common_journald_storage"),
-        ({"nginx_listen_port": "http"}, "nginx_listen_port"),
-        ({"barestack_db_app_password": "zq-tiny-secret"}, "password"),
-        ({"postgresql_version": "9.6"}, "postgresql_version"),
-        ({"app_env_extra": {"lower_case": "x"}}, "app_env_extra"),
-    ],
-)
+BAD_VALUES: list[tuple[dict[str, object], str]] = [
+    ({"postgresql_port": "fivefourthreetwo"}, "postgresql_port"),
+    ({"postgresql_port": 70000}, "postgresql_port"),
+    ({"redis_maxmemory_mb": -5}, "redis_maxmemory_mb"),
+    ({"postgresql_work_mem_mb": -1}, "postgresql_work_mem_mb"),
+    ({"redis_persistence": "sometimes"}, "redis_persistence"),
+    ({"redis_maxmemory_policy": "evict-whatever"}, "redis_maxmemory_policy"),
+    ({"common_journald_storage": "cloud"}, "common_journald_storage"),
+    ({"nginx_listen_port": "http"}, "nginx_listen_port"),
+    ({"barestack_db_app_password": "zq-tiny-secret"}, "postgresql_app_password"),
+    ({"postgresql_version": "9.6"}, "postgresql_version"),
+    ({"app_env_extra": {"lower_case": "x"}}, "app_env_extra"),
+    # Values that could inject configuration: a newline starts another line of the env file.
+    ({"app_env_extra": {"GREETING": "hi\nDATABASE_URL=postgresql://evil"}}, "app_env_extra"),
+    ({"app_env_database_name": "barestack; DROP"}, "app_env_database_name"),
+    ({"app_env_database_user": "App-User"}, "app_env_database_user"),
+    ({"app_env_redis_user": "bare stack"}, "app_env_redis_user"),
+    ({"app_env_database_host": "db;rm -rf"}, "app_env_database_host"),
+    ({"app_env_redis_db": 99}, "app_env_redis_db"),
+    ({"app_env_run_quota": 0}, "app_env_run_quota"),
+    ({"app_env_max_body_bytes": 10}, "app_env_max_body_bytes"),
+    ({"app_env_max_args_bytes": 10**9}, "app_env_max_args_bytes"),
+    ({"barestack_frontend_api_token": "zq-tiny-secret"}, "barestack_frontend_api_token"),
+    ({"postgresql_database": "Bad-Name"}, "postgresql_database"),
+    ({"postgresql_app_role": "app role"}, "postgresql_app_role"),
+    ({"postgresql_owner_role": "owner;drop"}, "postgresql_owner_role"),
+    ({"postgresql_extra_settings": {"work_mem\nlisten_addresses": "1"}}, "postgresql_extra_settings"),
+    ({"postgresql_extra_settings": {"work_mem": "4MB'\nssl = off"}}, "postgresql_extra_settings"),
+    ({"postgresql_max_connections": 5}, "postgresql_max_connections"),
+    ({"app_run_timeout": 0}, "app_run_timeout"),
+    ({"app_run_timeout": 999999}, "app_run_timeout"),
+    ({"app_health_deadline": 0}, "app_health_deadline"),
+    ({"app_worker_instances": 0}, "app_worker_instances"),
+    ({"app_health_checks": [{"path": "/api/health x", "status": 200}]}, "app_health_checks"),
+    ({"app_health_checks": [{"path": "http://evil.example/", "status": 200}]}, "app_health_checks"),
+    ({"app_health_checks": [{"path": "/api/health", "status": 42}]}, "app_health_checks"),
+    ({"app_api_tokens": [{"name": "Bad Name", "token": "x" * 40}]}, "app_api_tokens"),
+    ({"app_api_tokens": [{"name": "ci", "token": "zq-tiny-secret"}]}, "app_api_tokens"),
+    ({"app_api_tokens": [{"name": "frontend", "token": "y" * 40}]}, "app_api_tokens"),
+    ({"app_users": [{"name": "Root!", "password": "p" * 20}]}, "app_users"),
+    ({"app_users": [{"name": "alice", "password": "zq-tiny-secret"[:11]}]}, "app_users"),
+    (
+        {"app_users": [{"name": "bob", "password": "p" * 20}, {"name": "bob", "password": "q" * 2 * 10}]},
+        "app_users",
+    ),
+    ({"app_run_retention_days": 0}, "app_run_retention_days"),
+    ({"app_run_purge_schedule": "daily; rm -rf /"}, "app_run_purge_schedule"),
+    ({"nginx_server_name": "example.org; return 200"}, "nginx_server_name"),
+    ({"nginx_proxy_read_timeout": "60s; allow all"}, "nginx_proxy_read_timeout"),
+    ({"nginx_write_rate": "fast"}, "nginx_write_rate"),
+    ({"nginx_tls_hsts": 'max-age=1"; add_header X 1'}, "nginx_tls_hsts"),
+    ({"nginx_app_routes": [{"path": "/api;/", "service": "backend", "prefix": "/api"}]}, "nginx_app_routes"),
+]
+
+
+def failure_lines(output: str) -> str:
+    return "\n".join(line for line in output.splitlines() if "FAILED!" in line or '"msg"' in line)
+
+
+@pytest.mark.parametrize(("bad_vars", "named"), BAD_VALUES)
 def test_bad_value_stops_the_play_naming_it(tmp_path: Path, bad_vars: dict[str, object], named: str) -> None:
     result = run_validation(tmp_path, bad_vars)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert named in output, output
+    # The failure itself names the variable, not only some other line of the output.
+    assert named in failure_lines(output), output
     # Secrets are checked, never echoed, even when they are the bad value.
     assert "zq-tiny-secret" not in output
+    assert "zq-tiny-sec" not in output
+    # Nothing ran past validation: no role of the site was applied.
+    assert "changed=0" in output or "unreachable=0" in output

@@ -3,12 +3,13 @@
 Not a venv and not a service: the venv manager skips ``services/_lib`` (a private folder), and
 every service process finds it on its import path instead (gunicorn ``--pythonpath``, the
 worker's ``PYTHONPATH``). So it adds no requirements of its own: each module uses the standard
-library only, except ``request_log``, which hooks into the Flask app it is handed and so only
-runs where Flask already is.
+library only, except ``request_log`` and ``auth``, which hook into the Flask app they are handed
+and so only run where Flask already is.
 
 - ``env``: settings from environment variables, errors that name the variable, never its value.
 - ``redact``: credentials taken out of text that leaves the process.
 - ``http_client``: service-to-service HTTP over TCP or a unix socket.
 - ``log_setup``: a service package's logger writing journald-ready lines to stderr.
 - ``request_log``: one log line per request of a Flask app.
+- ``auth``: the login session the frontend and the dashboard share (accounts file, cookie, CSRF).
 """

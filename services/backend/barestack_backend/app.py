@@ -4,7 +4,7 @@ from barestack_common import request_log
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from barestack_backend import errors
+from barestack_backend import auth, errors
 from barestack_backend.routes import health, modules, runs
 from barestack_backend.services import EXTENSION_KEY, BackendServices
 from barestack_backend.settings import Settings
@@ -16,12 +16,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.secret_key:
         app.config["SECRET_KEY"] = settings.secret_key
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Bodies beyond this are refused with 413 while being read, before any parsing.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # Behind nginx at /api/: trust one proxy hop for client address, scheme, host and prefix,
     # so url_for() and Location headers point at /api/... as the client sees it.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
     app.extensions[EXTENSION_KEY] = BackendServices.build(settings)
     errors.install(app)
     request_log.install(app, package="barestack_backend")
+    auth.install(app)  # after request_log: refused requests are logged with their time too
     app.register_blueprint(health.blueprint)
     app.register_blueprint(modules.blueprint)
     app.register_blueprint(runs.blueprint)

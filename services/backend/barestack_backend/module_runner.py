@@ -1,27 +1,146 @@
 """Running one module through ``run_module.sh`` with a timeout, keeping the tail of its output.
 
-The module gets its own process group, so a timeout (or a stopping worker) can kill everything
-it started, not only the shell script. Output goes to temporary files rather than pipes: a
-module printing megabytes can neither block on a full pipe nor fill the worker's memory.
+Deployed, each run is a transient systemd unit ``barestack-run-<run id>-<attempt>.service``
+started with ``systemd-run`` (sandbox ``systemd``): its own dynamic user, no secrets, no network
+unless the module's manifest asks for it, resource limits, and a control group that takes every
+process the module started with it. The sandboxing itself is in the drop-in the app role installs
+for ``barestack-run-.service``; the worker only names the unit, its slice and its environment.
+Without systemd (sandbox ``none``: the service tests, or a host without systemd) the module is a
+child in its own process group. Either way the module gets an allowlisted environment only.
+
+Output goes to temporary files rather than pipes (``systemd-run --pipe`` hands the unit these
+very files): a module printing megabytes can neither block on a full pipe nor fill the worker's
+memory, and the unit's LimitFSIZE= caps how much it can write.
+
+The module's manifest is an optional ``module.toml`` in its folder::
+
+    [run]
+    network = true   # the run may use the network (default false: loopback only, no addresses)
 """
 
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import subprocess
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import IO
 
 TAIL_BYTES = 4096
 KILL_GRACE_S = 2.0
 POLL_INTERVAL_S = 0.1
+SYSTEMCTL_TIMEOUT_S = 30.0
 _PR_SET_PDEATHSIG = 1
+
+SANDBOX_SYSTEMD = "systemd"
+SANDBOX_NONE = "none"
+SANDBOXES = (SANDBOX_SYSTEMD, SANDBOX_NONE)
+UNIT_PREFIX = "barestack-run-"
+MANIFEST_NAME = "module.toml"
+# The only variables of the worker's environment a module sees (never DATABASE_URL, REDIS_URL,
+# SECRET_KEY or tokens); run_module.sh adds the modules' env file and BARESTACK_MODULE.
+MODULE_ENV_ALLOWLIST = ("PATH", "LANG", "LC_ALL", "TZ", "BARESTACK_VENV_MAPPING", "BARESTACK_ENV_FILE")
+
+
+class ManifestError(ValueError):
+    """The module's module.toml cannot be read or says something invalid."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    network: bool = False
+
+
+def read_manifest(module_dir: Path) -> Manifest:
+    """The module's ``module.toml``; no file means the defaults (no network)."""
+    path = module_dir / MANIFEST_NAME
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        return Manifest()
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ManifestError(f"cannot read {path}: {error}") from None
+    run = document.get("run", {})
+    if not isinstance(run, dict):
+        raise ManifestError(f"{path}: [run] must be a table")
+    network = run.get("network", False)
+    if not isinstance(network, bool):
+        raise ManifestError(f"{path}: run.network must be true or false")
+    return Manifest(network=network)
+
+
+def module_folder(mapping_path: str | None, key: str) -> Path | None:
+    """The module's folder from venv_mapping.json; None when unknown (run_module.sh then says why)."""
+    if not mapping_path:
+        return None
+    try:
+        with open(mapping_path, encoding="utf-8") as handle:
+            source = json.load(handle)["venvs"][key]["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Path(source) if isinstance(source, str) else None
+
+
+def run_environ(source: Mapping[str, str], run_id: str, attempt: int, module_key: str) -> dict[str, str]:
+    """The environment of a run: the allowlisted variables of ``source`` and the run's own."""
+    environ = {name: source[name] for name in MODULE_ENV_ALLOWLIST if name in source}
+    environ.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    environ.update(
+        {"BARESTACK_RUN_ID": run_id, "BARESTACK_RUN_ATTEMPT": str(attempt), "BARESTACK_MODULE": module_key}
+    )
+    return environ
+
+
+def run_unit_name(run_id: str, attempt: int, network: bool) -> str:
+    """``barestack-run-net-*`` units get the network drop-in on top of ``barestack-run-``'s."""
+    return f"{UNIT_PREFIX}{'net-' if network else ''}{run_id}-{attempt}.service"
+
+
+def systemd_run_command(
+    unit: str, slice_name: str, environ: Mapping[str, str], command: Sequence[str]
+) -> list[str]:
+    """``systemd-run`` starting ``command`` as the transient unit ``unit`` and waiting for it.
+
+    --pipe hands the unit our stdin/stdout/stderr, --wait returns the module's exit code,
+    --collect unloads the unit even when it failed (no reset-failed needed).
+    """
+    return [
+        "systemd-run",
+        "--system",
+        "--quiet",
+        "--pipe",
+        "--wait",
+        "--collect",
+        "--service-type=exec",
+        f"--unit={unit}",
+        f"--slice={slice_name}",
+        *(f"--setenv={name}={value}" for name, value in sorted(environ.items())),
+        "--",
+        *command,
+    ]
+
+
+def systemctl_stop(unit: str) -> None:
+    """Stop a run unit or a worker's slice of them; a unit that is not loaded is not an error."""
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(
+            ["systemctl", "stop", "--quiet", unit],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            timeout=SYSTEMCTL_TIMEOUT_S,
+            check=False,
+        )
 
 
 class Ending(Enum):
@@ -76,7 +195,11 @@ def _kill_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _terminate(process: subprocess.Popen[bytes]) -> None:
+def _terminate(process: subprocess.Popen[bytes], unit: str | None) -> None:
+    if unit is not None:
+        # systemd stops the whole control group (SIGTERM, SIGKILL after the unit's TimeoutStopSec);
+        # systemd-run --wait then returns.
+        systemctl_stop(unit)
     _kill_group(process.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=KILL_GRACE_S)
@@ -92,7 +215,9 @@ def run_module(
     keep_alive: Callable[[], None],
     keep_alive_every_s: float,
     env: Mapping[str, str] | None = None,
+    unit: str | None = None,
 ) -> ModuleOutcome:
+    """Run ``command`` (``systemd-run ...`` for the transient ``unit``, or run_module.sh itself)."""
     started = time.monotonic()
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         try:
@@ -122,13 +247,13 @@ def run_module(
             now = time.monotonic()
             if now >= deadline:
                 ending = Ending.TIMED_OUT
-                _terminate(process)
+                _terminate(process, unit)
                 break
             if stop.is_set():
                 stop_deadline = stop_deadline or now + stop_grace_s
                 if now >= stop_deadline:
                     ending = Ending.ABANDONED
-                    _terminate(process)
+                    _terminate(process, unit)
                     break
             if now >= next_keep_alive:
                 keep_alive()

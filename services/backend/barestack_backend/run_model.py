@@ -13,12 +13,12 @@ FINISHED_STATUSES = frozenset({SUCCEEDED, FAILED, TIMEOUT})
 
 COLUMNS = (
     "id, service, module, args, status, exit_code, duration_ms, stdout_tail, stderr_tail, "
-    "attempts, worker, created_at, started_at, finished_at"
+    "attempts, worker, created_at, started_at, finished_at, requested_by, requested_via"
 )
 # Lists leave out the output tails (up to 2 x 4 KB per run) to stay small.
 SUMMARY_COLUMNS = (
     "id, service, module, args, status, exit_code, duration_ms, attempts, worker, created_at, started_at, "
-    "finished_at"
+    "finished_at, requested_by, requested_via"
 )
 
 
@@ -42,6 +42,9 @@ class Run:
     finished_at: datetime | None
     stdout_tail: str | None = None
     stderr_tail: str | None = None
+    # Who asked for it (a token's name or a person's); via: the token a person acted through.
+    requested_by: str | None = None
+    requested_via: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Run":
@@ -60,6 +63,8 @@ class Run:
             finished_at=row["finished_at"],
             stdout_tail=row.get("stdout_tail"),
             stderr_tail=row.get("stderr_tail"),
+            requested_by=row.get("requested_by"),
+            requested_via=row.get("requested_via"),
         )
 
     @property
@@ -80,6 +85,8 @@ class Run:
             "created_at": _iso(self.created_at),
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
+            "requested_by": self.requested_by,
+            "requested_via": self.requested_via,
         }
         if self.stdout_tail is not None or self.stderr_tail is not None:
             document["stdout_tail"] = self.stdout_tail or ""

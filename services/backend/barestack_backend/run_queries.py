@@ -1,20 +1,57 @@
-"""SQL for the API side of runs: create, read, list."""
+"""SQL for the API side of runs: create (within a quota), read, list, delete old ones."""
 
 import uuid
 from collections.abc import Sequence
 
 from psycopg2.extras import Json, RealDictCursor
 
-from barestack_backend.run_model import COLUMNS, FAILED, QUEUED, SUMMARY_COLUMNS, Run
+from barestack_backend.run_model import COLUMNS, FAILED, QUEUED, RUNNING, SUMMARY_COLUMNS, Run
 
 
-def insert_queued(cur: RealDictCursor, service: str, module: str, args: Sequence[str]) -> Run:
+def active_runs_of(cur: RealDictCursor, requested_by: str) -> int:
+    """How many queued or running runs ``requested_by`` has, counted under a per-identity lock.
+
+    The transaction-scoped advisory lock makes count-then-insert atomic for one identity (two
+    concurrent requests cannot both take the last slot); it is released at commit or rollback.
+    The lock comes first, in a statement of its own, so the count's snapshot sees every insert
+    committed by whoever held the lock before.
+    """
+    cur.execute("SELECT pg_advisory_xact_lock(hashtextextended('barestack.runs/' || %s, 0))", (requested_by,))
     cur.execute(
-        f"INSERT INTO barestack.runs (id, service, module, args, status) VALUES (%s, %s, %s, %s, %s) "
-        f"RETURNING {COLUMNS}",
-        (str(uuid.uuid4()), service, module, Json(list(args)), QUEUED),
+        "SELECT count(*) AS n FROM barestack.runs WHERE requested_by = %s AND status IN (%s, %s)",
+        (requested_by, QUEUED, RUNNING),
+    )
+    return int(cur.fetchone()["n"])
+
+
+def insert_queued(
+    cur: RealDictCursor,
+    service: str,
+    module: str,
+    args: Sequence[str],
+    requested_by: str | None = None,
+    requested_via: str | None = None,
+) -> Run:
+    cur.execute(
+        "INSERT INTO barestack.runs (id, service, module, args, status, requested_by, requested_via) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}",
+        (str(uuid.uuid4()), service, module, Json(list(args)), QUEUED, requested_by, requested_via),
     )
     return Run.from_row(cur.fetchone())
+
+
+def delete_older_than(cur: RealDictCursor, days: int, batch: int) -> int:
+    """Delete up to ``batch`` runs created more than ``days`` days ago that are not running.
+
+    Finished runs and runs that stayed queued that long both go; a running one is left to its
+    worker. Batches keep each transaction (and its locks) short on a big table.
+    """
+    cur.execute(
+        "DELETE FROM barestack.runs WHERE id IN (SELECT id FROM barestack.runs "
+        "WHERE created_at < now() - make_interval(days => %s) AND status <> %s LIMIT %s)",
+        (days, RUNNING, batch),
+    )
+    return cur.rowcount
 
 
 def mark_enqueue_failed(cur: RealDictCursor, run_id: str, reason: str) -> None:

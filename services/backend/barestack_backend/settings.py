@@ -13,6 +13,9 @@ DEFAULT_RUNS_STREAM = "barestack:runs"
 DEFAULT_RUNS_GROUP = "barestack-workers"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+DEFAULT_RUN_QUOTA = 10
+DEFAULT_MAX_ARGS_BYTES = 16384
+DEFAULT_MAX_BODY_BYTES = 65536
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,12 @@ class Settings:
     runs_stream: str = DEFAULT_RUNS_STREAM
     runs_group: str = DEFAULT_RUNS_GROUP
     secret_key: str | None = field(default=None, repr=False)
+    # Queued + running runs one identity (token, or person acting through a token) may have at once.
+    run_quota: int = DEFAULT_RUN_QUOTA
+    # UTF-8 bytes of all of a run's arguments together.
+    max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES
+    # Any request body (Flask's MAX_CONTENT_LENGTH): larger ones get 413 before they are read.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -39,4 +48,7 @@ class Settings:
             runs_stream=env.optional(environ, "BARESTACK_RUNS_STREAM", DEFAULT_RUNS_STREAM),
             runs_group=env.optional(environ, "BARESTACK_RUNS_GROUP", DEFAULT_RUNS_GROUP),
             secret_key=secret_key,
+            run_quota=env.positive_int(environ, "BARESTACK_RUN_QUOTA", DEFAULT_RUN_QUOTA),
+            max_args_bytes=env.positive_int(environ, "BARESTACK_MAX_ARGS_BYTES", DEFAULT_MAX_ARGS_BYTES),
+            max_body_bytes=env.positive_int(environ, "BARESTACK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         )

@@ -4,6 +4,8 @@ It reads run ids from the Redis stream through a consumer group, runs each modul
 ``run_module.sh <service>/<module> app.py <args>`` and stores the result in PostgreSQL.
 An entry is acknowledged only once its result is stored, so a worker that dies mid-run loses
 nothing: after ``BARESTACK_CLAIM_IDLE_MS`` another worker (or this one, restarted) claims it.
+Each run is a sandboxed transient systemd unit (see module_runner) that sees none of the
+worker's secrets. If an admin deletes the stream or the consumer group, the worker re-creates it.
 """
 
 import logging
@@ -24,7 +26,19 @@ from barestack_common.redact import redact, secrets_in_url
 
 from barestack_backend import redis_connection, run_lifecycle
 from barestack_backend.db import Database
-from barestack_backend.module_runner import Ending, ModuleOutcome, run_module
+from barestack_backend.module_runner import (
+    SANDBOX_SYSTEMD,
+    Ending,
+    ManifestError,
+    ModuleOutcome,
+    module_folder,
+    read_manifest,
+    run_environ,
+    run_module,
+    run_unit_name,
+    systemctl_stop,
+    systemd_run_command,
+)
 from barestack_backend.run_model import FAILED, SUCCEEDED, TIMEOUT
 from barestack_backend.run_queue import QueueEntry, RunQueue
 from barestack_backend.worker_settings import WorkerSettings
@@ -46,6 +60,10 @@ def result_of(outcome: ModuleOutcome) -> run_lifecycle.Result:
     return run_lifecycle.Result(
         status, outcome.exit_code, outcome.duration_ms, outcome.stdout_tail, outcome.stderr_tail
     )
+
+
+def _is_nogroup(error: redis.RedisError) -> bool:
+    return isinstance(error, redis.ResponseError) and str(error).startswith("NOGROUP")
 
 
 def _is_uuid(value: str) -> bool:
@@ -80,6 +98,10 @@ class Worker:
         backoff_s = 0.5
         own_pending_done = False
         next_claim = 0.0
+        if self.settings.run_sandbox == SANDBOX_SYSTEMD:
+            # Runs a previous life of this worker left (killed before it could stop them): they
+            # must not go on while their entries are run again.
+            systemctl_stop(self.settings.run_slice)
         while not self.stop.is_set():
             try:
                 if not own_pending_done:
@@ -94,6 +116,12 @@ class Worker:
                     self.process(entry)
                 backoff_s = 0.5
             except TRANSIENT_ERRORS as error:
+                if isinstance(error, redis.RedisError) and _is_nogroup(error):
+                    # Someone deleted the stream or the consumer group: make it again and go on.
+                    group = self.queue.group
+                    log.warning("worker %s: consumer group %s is gone; re-creating it", self.name, group)
+                    self._recreate_group(backoff_s)
+                    continue
                 log.warning(
                     "worker %s: %s: %s; retrying in %.1f s",
                     self.name,
@@ -103,6 +131,13 @@ class Worker:
                 )
                 self.stop.wait(backoff_s)
                 backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
+
+    def _recreate_group(self, backoff_s: float) -> None:
+        try:
+            self.queue.ensure_group()
+        except TRANSIENT_ERRORS as error:
+            log.warning("worker %s: cannot re-create the group: %s", self.name, error.__class__.__name__)
+            self.stop.wait(backoff_s)
 
     # Entries are taken one at a time and run at once: an entry held in a batch while an earlier
     # one runs would go idle, be claimed by another worker, and then run twice.
@@ -148,21 +183,7 @@ class Worker:
             self.queue.done(entry.entry_id)
             return
 
-        command = [str(self.settings.run_module_path), f"{run.service}/{run.module}", "app.py", *run.args]
-        environ = {
-            **self._module_environ,
-            "BARESTACK_RUN_ID": run.id,
-            "BARESTACK_RUN_ATTEMPT": str(run.attempts),
-        }
-        outcome = run_module(
-            command,
-            timeout_s=self.settings.run_timeout_s,
-            stop=self.stop,
-            stop_grace_s=self.settings.stop_grace_s,
-            keep_alive=lambda: self._keep_alive(entry.entry_id),
-            keep_alive_every_s=self._keep_alive_every_s,
-            env=environ,
-        )
+        outcome = self._run(run.id, run.attempts, f"{run.service}/{run.module}", run.args, entry.entry_id)
         if outcome.ending is Ending.ABANDONED:
             with self.database.cursor() as cur:
                 run_lifecycle.hand_back(cur, run.id, self.name)
@@ -183,6 +204,31 @@ class Worker:
             result.exit_code,
             result.duration_ms,
             "" if recorded else " (not recorded: another worker took the run over)",
+        )
+
+    def _run(self, run_id: str, attempt: int, key: str, args: list[str], entry_id: str) -> ModuleOutcome:
+        command = [str(self.settings.run_module_path), key, "app.py", *args]
+        environ = run_environ(self._module_environ, run_id, attempt, key)
+        unit = None
+        if self.settings.run_sandbox == SANDBOX_SYSTEMD:
+            folder = module_folder(environ.get("BARESTACK_VENV_MAPPING"), key)
+            try:
+                network = folder is not None and read_manifest(folder).network
+            except ManifestError as error:
+                return ModuleOutcome(Ending.NOT_STARTED, 2, 0, "", f"[barestack] {error}\n")
+            unit = run_unit_name(run_id, attempt, network)
+            # The module's variables go into the unit; systemd-run itself needs only PATH.
+            command = systemd_run_command(unit, self.settings.run_slice, environ, command)
+            environ = {"PATH": environ["PATH"]}
+        return run_module(
+            command,
+            timeout_s=self.settings.run_timeout_s,
+            stop=self.stop,
+            stop_grace_s=self.settings.stop_grace_s,
+            keep_alive=lambda: self._keep_alive(entry_id),
+            keep_alive_every_s=self._keep_alive_every_s,
+            env=environ,
+            unit=unit,
         )
 
     def _keep_alive(self, entry_id: str) -> None:

@@ -1,4 +1,4 @@
-"""The worker's settings, read from the environment (the same env file as the backend API)."""
+"""The worker's settings, read from the environment (its env file and its unit's Environment=)."""
 
 import os
 import socket
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from barestack_common import env
 
+from barestack_backend.module_runner import SANDBOX_SYSTEMD, SANDBOXES, UNIT_PREFIX
 from barestack_backend.settings import (
     DEFAULT_RUN_MODULE,
     DEFAULT_RUNS_GROUP,
@@ -20,6 +21,7 @@ DEFAULT_RUN_TIMEOUT_S = 300.0
 DEFAULT_CLAIM_IDLE_MS = 60_000
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_STOP_GRACE_S = 20.0
+DEFAULT_RUN_SLICE = "barestack-run-w.slice"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,12 @@ class WorkerSettings:
     # Keep it below systemd's TimeoutStopSec (90 s by default).
     stop_grace_s: float = DEFAULT_STOP_GRACE_S
     block_ms: int = 2000
+    # "systemd": each run is a transient sandboxed unit (systemd-run); "none": a plain child
+    # process (no systemd: the service tests). Both give the module an allowlisted environment.
+    run_sandbox: str = SANDBOX_SYSTEMD
+    # The slice this worker's run units go into; it is stopped when the worker starts (and by the
+    # worker unit's ExecStopPost=), so the runs of a dead worker never outlive it.
+    run_slice: str = DEFAULT_RUN_SLICE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "WorkerSettings":
@@ -58,4 +66,29 @@ class WorkerSettings:
             claim_idle_ms=env.positive_int(environ, "BARESTACK_CLAIM_IDLE_MS", DEFAULT_CLAIM_IDLE_MS),
             max_attempts=env.positive_int(environ, "BARESTACK_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
             stop_grace_s=env.positive_number(environ, "BARESTACK_STOP_GRACE", DEFAULT_STOP_GRACE_S),
+            run_sandbox=_choice(environ, "BARESTACK_RUN_SANDBOX", SANDBOXES, SANDBOX_SYSTEMD),
+            run_slice=_slice(environ, "BARESTACK_RUN_SLICE", DEFAULT_RUN_SLICE),
         )
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.optional(environ, name, default)
+    if value not in choices:
+        raise env.ConfigError(f"environment variable {name} must be one of: {', '.join(choices)}")
+    return value
+
+
+def _slice(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A slice under barestack-run.slice, so the polkit rule (barestack-run-*) lets the worker stop it."""
+    value = env.optional(environ, name, default)
+    stem = value.removesuffix(".slice")
+    if not (
+        value.endswith(".slice")
+        and stem.startswith(UNIT_PREFIX)
+        and stem[len(UNIT_PREFIX) :].replace("-", "").isalnum()
+        and stem.isascii()
+    ):
+        raise env.ConfigError(
+            f"environment variable {name} must name a slice like barestack-run-w1.slice, got {value!r}"
+        )
+    return value

@@ -1,15 +1,18 @@
 """The frontend's app factory (gunicorn: ``barestack_frontend.wsgi:app``)."""
 
-from barestack_common import request_log
+import logging
+
+from barestack_common import auth, request_log
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from barestack_frontend import errors, formatting
 from barestack_frontend.backend_client import BackendClient
-from barestack_frontend.routes import health, pages
+from barestack_frontend.routes import health, login, pages
 from barestack_frontend.settings import Settings
 
 EXTENSION_KEY = "barestack_frontend.backend"
+log = logging.getLogger("barestack_frontend.app")
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -17,10 +20,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     # Served at / by nginx; ProxyFix keeps url_for() right if it is ever mounted under a prefix.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
-    app.extensions[EXTENSION_KEY] = BackendClient(settings.backend_api_url, settings.backend_timeout_s)
+    app.extensions[EXTENSION_KEY] = BackendClient(
+        settings.backend_api_url, settings.backend_timeout_s, settings.frontend_token
+    )
+    auth.install(app, settings.auth)
     formatting.install(app)
     errors.install(app)
     request_log.install(app, package="barestack_frontend")
+    if settings.auth.accounts_file.exists() and not settings.frontend_token:
+        log.warning("BARESTACK_FRONTEND_TOKEN is not set: the backend may refuse to start runs")
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(login.blueprint)
     app.register_blueprint(health.blueprint)
     return app

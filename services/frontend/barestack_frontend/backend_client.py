@@ -15,7 +15,15 @@ class BackendNotFound(Exception):
 
 
 class BackendRejected(Exception):
-    """The backend refused the request as invalid (4xx); the message is its explanation."""
+    """The backend refused the request (4xx); the message is its explanation, ``status`` its code."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BackendUnauthorized(BackendUnavailable):
+    """The backend refused the frontend's own credentials (401/403): a deployment problem, not the user's."""
 
 
 def _detail(response: http_client.HttpResponse) -> str:
@@ -28,30 +36,55 @@ def _detail(response: http_client.HttpResponse) -> str:
     return f"HTTP {response.status}"
 
 
+USER_HEADER = "X-Barestack-User"
+
+
 class BackendClient:
     """Calls keep their connection to the backend (one per thread), over TCP or a unix socket.
+
+    Calls carry the frontend's token, and the logged-in person's name when there is one. The
+    backend trusts ``X-Barestack-User`` only from a token allowed to act for users (the
+    frontend's), and records it as the run's ``requested_by``. Anonymous calls never send it.
 
     ``timeout_s`` bounds a whole call, connecting and reading included, so a slow backend holds
     a page for at most that long before the page shows that the backend does not answer.
     """
 
-    def __init__(self, base_url: str, timeout_s: float) -> None:
+    def __init__(self, base_url: str, timeout_s: float, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self._token = token
         self.http = http_client.KeepAliveClient()
 
-    def _send(self, method: str, path: str, payload: Any = None) -> http_client.HttpResponse:
-        return self.http.request(method, self.base_url + path, self.timeout_s, payload)
+    def _send(
+        self, method: str, path: str, payload: Any = None, user: str | None = None
+    ) -> http_client.HttpResponse:
+        return self.http.request(
+            method, self.base_url + path, self.timeout_s, payload, headers=self._headers(user)
+        )
 
-    def _call(self, method: str, path: str, payload: Any = None) -> Any:
+    def _headers(self, user: str | None) -> dict[str, str]:
+        headers = {}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        if user:
+            headers[USER_HEADER] = user
+        return headers
+
+    def _call(self, method: str, path: str, payload: Any = None, user: str | None = None) -> Any:
         try:
-            response = self._send(method, path, payload)
+            response = self._send(method, path, payload, user)
         except http_client.HttpUnavailable as error:
             raise BackendUnavailable(f"the backend API does not answer ({error})") from None
+        if response.status in (401, 403):
+            raise BackendUnauthorized(
+                f"the backend API refused the frontend's credentials (HTTP {response.status}): "
+                "check BARESTACK_FRONTEND_TOKEN"
+            )
         if response.status == 404:
             raise BackendNotFound(_detail(response))
         if 400 <= response.status < 500:
-            raise BackendRejected(_detail(response))
+            raise BackendRejected(_detail(response), response.status)
         if response.status >= 500:
             raise BackendUnavailable(f"the backend API answered HTTP {response.status}: {_detail(response)}")
         try:
@@ -63,17 +96,17 @@ class BackendClient:
     def _module_path(service: str, module: str) -> str:
         return f"/modules/{quote(service, safe='')}/{quote(module, safe='')}"
 
-    def modules(self) -> dict[str, Any]:
-        return self._call("GET", "/modules")
+    def modules(self, user: str | None = None) -> dict[str, Any]:
+        return self._call("GET", "/modules", user=user)
 
-    def module(self, service: str, module: str) -> dict[str, Any]:
-        return self._call("GET", self._module_path(service, module))
+    def module(self, service: str, module: str, user: str | None = None) -> dict[str, Any]:
+        return self._call("GET", self._module_path(service, module), user=user)
 
-    def start_run(self, service: str, module: str, args: list[str]) -> dict[str, Any]:
-        return self._call("POST", self._module_path(service, module) + "/runs", {"args": args})
+    def start_run(self, service: str, module: str, args: list[str], user: str) -> dict[str, Any]:
+        return self._call("POST", self._module_path(service, module) + "/runs", {"args": args}, user=user)
 
-    def run(self, run_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/runs/{quote(run_id, safe='')}")
+    def run(self, run_id: str, user: str | None) -> dict[str, Any]:
+        return self._call("GET", f"/runs/{quote(run_id, safe='')}", user=user)
 
     def health(self) -> dict[str, Any]:
         """The backend's own health document; a 503 from it still counts as an answer."""

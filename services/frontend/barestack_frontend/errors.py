@@ -5,7 +5,7 @@ import logging
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
-from barestack_frontend.backend_client import BackendUnavailable
+from barestack_frontend.backend_client import BackendUnauthorized, BackendUnavailable
 
 log = logging.getLogger("barestack_frontend.errors")
 
@@ -20,6 +20,20 @@ def install(app: Flask) -> None:
                 title="The backend is not available",
                 message="The module service is not answering right now, so modules cannot be listed or run. "
                 "Try again in a moment.",
+                detail=str(error),
+            ),
+            503,
+        )
+
+    @app.errorhandler(BackendUnauthorized)
+    def _backend_refuses_us(error: BackendUnauthorized) -> tuple[str, int]:
+        log.error("backend refused the frontend's token: %s", error)
+        return (
+            render_template(
+                "error.html",
+                title="The frontend may not use the backend",
+                message="The module service refused this site's credentials, so modules cannot be listed "
+                "or run. An administrator needs to check the frontend's API token.",
                 detail=str(error),
             ),
             503,

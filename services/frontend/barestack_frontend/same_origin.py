@@ -1,8 +1,10 @@
 """Refusing form posts that come from another site (cross-site request forgery).
 
-Browsers say where a POST comes from (``Origin``, and ``Sec-Fetch-Site`` in current ones), so
-no secret token is needed. The host is compared without scheme and port because nginx may
-forward ``$host`` (no port) and terminate TLS; ProxyFix has already applied X-Forwarded-Host.
+Browsers say where a POST comes from (``Origin``, and ``Sec-Fetch-Site`` in current ones). This
+check comes on top of the session's CSRF token (``barestack_common.auth.check_form_post``), which
+stops the posts this one lets through (clients that send no Origin). The host is compared without
+scheme and port because nginx may forward ``$host`` (no port) and terminate TLS; ProxyFix has
+already applied X-Forwarded-Host.
 """
 
 from urllib.parse import urlsplit

@@ -2,9 +2,10 @@
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from barestack_common.auth import AuthSettings
 from barestack_common.env import ConfigError
 from barestack_common.http_client import SUPPORTED_SCHEMES
 
@@ -44,12 +45,32 @@ def _timeout(environ: Mapping[str, str]) -> float:
     return value
 
 
+def _frontend_token(environ: Mapping[str, str]) -> str | None:
+    token = environ.get("BARESTACK_FRONTEND_TOKEN", "").strip()
+    if not token:
+        return None
+    if not all(0x21 <= ord(c) < 0x7F for c in token):
+        # It goes into an HTTP header: printable ASCII only (the value itself is never shown).
+        raise ConfigError(
+            "environment variable BARESTACK_FRONTEND_TOKEN must be printable ASCII without spaces"
+        )
+    return token
+
+
 @dataclass(frozen=True)
 class Settings:
     backend_api_url: str
     backend_timeout_s: float = DEFAULT_BACKEND_TIMEOUT_S
+    # Sent as "Authorization: Bearer ..." on every backend call (the backend's token named "frontend").
+    frontend_token: str | None = field(default=None, repr=False)
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         environ = os.environ if environ is None else environ
-        return cls(backend_api_url=_backend_api_url(environ), backend_timeout_s=_timeout(environ))
+        return cls(
+            backend_api_url=_backend_api_url(environ),
+            backend_timeout_s=_timeout(environ),
+            frontend_token=_frontend_token(environ),
+            auth=AuthSettings.from_env(environ),
+        )

@@ -1,6 +1,6 @@
 """The infrastructure dashboard's app factory (gunicorn: ``barestack_infrastructure.wsgi:app``)."""
 
-from barestack_common import request_log
+from barestack_common import auth, request_log
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -19,6 +19,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["barestack_infrastructure.collector"] = SnapshotCache(
         Collector(settings), settings.collect_interval_s, settings.max_age_s
     )
+    # The frontend's login session (same cookie, same SECRET_KEY and accounts file), and the body limit.
+    auth.install(app, settings.auth)
     errors.install(app)
     request_log.install(app, package="barestack_infrastructure")
     app.register_blueprint(status.blueprint)

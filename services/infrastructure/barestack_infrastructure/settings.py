@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from barestack_common import env
+from barestack_common.auth import AuthSettings
 from barestack_common.http_client import SUPPORTED_SCHEMES
 
 DEFAULT_UNITS = ("barestack-backend", "barestack-worker", "barestack-frontend", "barestack-infrastructure")
@@ -39,6 +40,8 @@ class Settings:
     check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S
     runs_stream: str = DEFAULT_RUNS_STREAM
     collect_interval_s: float = DEFAULT_COLLECT_INTERVAL_S
+    # Who may see the page and /metrics: operators of the accounts file, by the frontend's login cookie.
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @property
     def max_age_s(self) -> float:
@@ -77,4 +80,5 @@ class Settings:
             collect_interval_s=env.positive_number(
                 environ, "BARESTACK_COLLECT_INTERVAL", DEFAULT_COLLECT_INTERVAL_S
             ),
+            auth=AuthSettings.from_env(environ),
         )

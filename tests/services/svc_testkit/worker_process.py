@@ -41,6 +41,8 @@ def start_worker(env: dict[str, str], name: str, log_dir: Path, **overrides: str
         # As deployed: the backend package, then the helpers the services share.
         "PYTHONPATH": f"{BACKEND_DIR}:{SHARED_LIB}",
         "PYTHONUNBUFFERED": "1",
+        # No systemd here: modules run as plain children (still with an allowlisted environment).
+        "BARESTACK_RUN_SANDBOX": "none",
         **env,
         "BARESTACK_WORKER_NAME": name,
         **overrides,

@@ -8,6 +8,7 @@ from typing import Any
 
 import jinja2
 from ansible.plugins.filter.core import FilterModule as CoreFilters
+from ansible.plugins.filter.mathstuff import FilterModule as MathFilters
 from ansible.plugins.filter.urls import FilterModule as UrlFilters
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -35,5 +36,6 @@ def render(role: str, template: str, **variables: Any) -> str:
     )
     env.filters.update(CoreFilters().filters())
     env.filters.update(UrlFilters().filters())
+    env.filters.update(MathFilters().filters())
     env.filters.update(_role_filters(role))
     return env.get_template(template).render(ansible_managed="managed by barestack", **variables)

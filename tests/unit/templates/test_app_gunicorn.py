@@ -51,7 +51,7 @@ def unit(**overrides: Any) -> str:
         "app_gunicorn_workers": {"backend": 2, "frontend": 2, "infrastructure": 1},
         "service": VARS["app_web_services"][0],
         "app_current": "/srv/barestack/current",
-        "app_env_file_path": "/etc/barestack/barestack.env",
+        "app_config_dir": "/etc/barestack",
         "app_service_environment": {"backend": {"BARESTACK_RUN_TIMEOUT": "300"}},
         "app_socket_dir": VARS["app_socket_dir"],
         "app_uses_unix_sockets": True,

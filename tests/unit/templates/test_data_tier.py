@@ -94,29 +94,12 @@ def test_redis_acl_disables_default_user_and_stores_only_hashes() -> None:
         redis_app_user="barestack",
         redis_app_password="app-password-0123456789",
         redis_app_acl="~* +@all -@dangerous",
+        redis_worker_user="barestack-worker",
+        redis_worker_password="worker-password-0123456789",
+        redis_worker_acl="resetkeys ~barestack:runs ~barestack:worker:* resetchannels -@all +xreadgroup",
     )
     assert text.splitlines()[0].startswith("user default off")
     assert "app-password-0123456789" not in text
+    assert "worker-password-0123456789" not in text
+    assert "user barestack-worker on #" + hashlib.sha256(b"worker-password-0123456789").hexdigest() in text
     assert "#" + hashlib.sha256(b"app-password-0123456789").hexdigest() in text
-
-
-def test_env_file_urlencodes_passwords() -> None:
-    text = render(
-        "app_env",
-        "barestack.env.j2",
-        app_env_database_user="barestack_app",
-        app_env_database_password="p@ss/word:1",
-        app_env_database_host=" 127.0.0.1 ",
-        app_env_database_port=5432,
-        app_env_database_name="barestack",
-        app_env_redis_user="barestack",
-        app_env_redis_password="r/p@ss",
-        app_env_redis_host="10.0.0.3",
-        app_env_redis_port=6379,
-        app_env_redis_db=0,
-        app_env_secret_key="k" * 40,
-        app_env_extra={"FOO": "bar"},
-    )
-    assert "DATABASE_URL=postgresql://barestack_app:p%40ss%2Fword%3A1@127.0.0.1:5432/barestack" in text
-    assert "REDIS_URL=redis://barestack:r%2Fp%40ss@10.0.0.3:6379/0" in text
-    assert "FOO=bar" in text

@@ -98,3 +98,16 @@ def test_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
         ["nginx", "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_writes_and_logins_are_rate_limited_but_not_the_app_hosts_own_calls() -> None:
+    text = site(inventory_hostname="web1", nginx_app_hosts=["app1", "app2"])
+    assert "limit_req_zone $barestack_write_key zone=barestack_writes:10m rate=5r/s;" in text
+    assert "limit_req_zone $barestack_write_key zone=barestack_login:10m rate=10r/m;" in text
+    assert "10.0.0.5 1;" in text  # an app host's address is exempt
+    login = text[text.index("location = /login {") :]
+    login = login[: login.index("}")]
+    assert "limit_req zone=barestack_login" in login
+    # An exact location must pass /login on unchanged, not the "/" a URI part would make of it.
+    assert "proxy_pass http://barestack_frontend;" in login
+    assert text.count("limit_req zone=barestack_writes") == 3

@@ -1,5 +1,6 @@
-"""``/runs``: one run with its output, or the latest runs (optionally of one module)."""
+"""``/runs``: one run with its output, or the latest runs (optionally of one module). Token only."""
 
+import re
 import uuid
 
 import psycopg2
@@ -7,17 +8,19 @@ from flask import Blueprint, Response, jsonify, request
 
 from barestack_backend import run_queries
 from barestack_backend.errors import ApiError, database_unavailable
-from barestack_backend.routes.modules import run_json
+from barestack_backend.routes.modules import run_json, valid_name
 from barestack_backend.services import current
 
 blueprint = Blueprint("runs", __name__)
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
+# ASCII digits only: str.isdigit() also accepts "²" and other digits int() cannot parse.
+_LIMIT = re.compile(r"[0-9]{1,3}")
 
 
 def _limit() -> int:
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if _LIMIT.fullmatch(raw) is None or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(400, "invalid limit", f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 
@@ -27,7 +30,7 @@ def _module_filter() -> tuple[str | None, str | None]:
     if raw is None:
         return None, None
     service, _, module = raw.partition("/")
-    if not service or not module or "/" in module:
+    if not valid_name(service) or not valid_name(module):
         raise ApiError(400, "invalid module filter", "module must look like <service>/<module>")
     return service, module
 

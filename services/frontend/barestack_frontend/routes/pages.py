@@ -4,11 +4,12 @@ import shlex
 import uuid
 from typing import Any
 
+from barestack_common import auth
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from barestack_frontend.backend_client import BackendClient, BackendNotFound, BackendRejected
-from barestack_frontend.same_origin import require_same_origin
+from barestack_frontend.routes.login import ask_for_login, login_required, protect_form_post
 
 blueprint = Blueprint("pages", __name__)
 UNFINISHED = frozenset({"queued", "running"})
@@ -19,13 +20,20 @@ def backend() -> BackendClient:
     return current_app.extensions["barestack_frontend.backend"]
 
 
+def user_name() -> str | None:
+    """The logged-in person, whose name goes to the backend with every call made for them."""
+    account = auth.current_user()
+    return account.name if account else None
+
+
 def _matches(module: dict[str, Any], query: str) -> bool:
     return query in f"{module['service']}/{module['module']}".lower()
 
 
 @blueprint.get("/")
 def index() -> str:
-    listing = backend().modules()
+    # Public: anyone may see the catalogue; run buttons and last runs are for logged-in people.
+    listing = backend().modules(user=user_name())
     query = request.args.get("q", "").strip().lower()
     modules = [m for m in listing["modules"] if _matches(m, query)] if query else listing["modules"]
     return render_template(
@@ -39,7 +47,7 @@ def index() -> str:
 
 def _render_module(service: str, module: str, args_text: str = "", error: str | None = None) -> str:
     try:
-        document = backend().module(service, module)
+        document = backend().module(service, module, user=user_name())
     except BackendNotFound:
         abort(404, description=f"There is no module {service}/{module}.")
     return render_template(
@@ -59,7 +67,10 @@ def module_page(service: str, module: str) -> str:
 
 @blueprint.post("/modules/<service>/<module>/run")
 def start_run(service: str, module: str) -> Response | tuple[str, int]:
-    require_same_origin()
+    user = user_name()
+    if user is None:
+        return ask_for_login(url_for("pages.module_page", service=service, module=module))
+    protect_form_post()
     args_text = request.form.get("args", "")
     try:
         # Arguments are typed like on a shell command line; quotes group words.
@@ -67,19 +78,22 @@ def start_run(service: str, module: str) -> Response | tuple[str, int]:
     except ValueError as error:
         return _render_module(service, module, args_text, f"The arguments cannot be read: {error}."), 400
     try:
-        run = backend().start_run(service, module, args)
+        run = backend().start_run(service, module, args, user=user)
     except BackendNotFound:
         abort(404, description=f"There is no module {service}/{module}.")
     except BackendRejected as error:
-        return _render_module(service, module, args_text, f"The run was refused: {error}"), 400
+        # 429: the person has too many runs queued or running (the backend's quota); else 400.
+        status = 429 if error.status == 429 else 400
+        return _render_module(service, module, args_text, f"The run was refused: {error}"), status
     # 303: the browser follows with a GET, and reloading the run page does not start another run.
     return redirect(url_for("pages.run_page", run_id=run["id"]), code=303)
 
 
 @blueprint.get("/runs/<uuid:run_id>")
+@login_required
 def run_page(run_id: uuid.UUID) -> str:
     try:
-        run = backend().run(str(run_id))
+        run = backend().run(str(run_id), user=user_name())
     except BackendNotFound:
         abort(404, description=f"There is no run {run_id}.")
     return render_template(

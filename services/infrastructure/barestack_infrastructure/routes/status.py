@@ -1,8 +1,12 @@
-"""``/`` (HTML), ``/health`` (JSON, 503 when a critical component is down) and ``/metrics`` (Prometheus)."""
+"""``/`` (HTML), ``/health`` (JSON, 503 when a critical component is down) and ``/metrics`` (Prometheus).
+
+The page and /metrics are for logged-in operators; /health answers anyone (deploy gates, local checks).
+"""
 
 from flask import Blueprint, Response, current_app, jsonify, render_template
 
 from barestack_infrastructure import metrics
+from barestack_infrastructure.access import operator_required
 from barestack_infrastructure.collector import Snapshot, SnapshotCache
 
 blueprint = Blueprint("status", __name__)
@@ -16,6 +20,7 @@ def snapshot() -> Snapshot:
 
 
 @blueprint.get("/")
+@operator_required("html")
 def dashboard() -> tuple[str, int]:
     current = snapshot()
     page = render_template("dashboard.html", snapshot=current, refresh_seconds=PAGE_REFRESH_SECONDS)
@@ -30,5 +35,6 @@ def health() -> tuple[Response, int]:
 
 
 @blueprint.get("/metrics")
+@operator_required("text")
 def prometheus_metrics() -> Response:
     return Response(metrics.render(snapshot()), content_type=metrics.CONTENT_TYPE)

@@ -1,0 +1,185 @@
+"""Who is calling: bearer tokens, people acting through a delegating token, and what each may do.
+
+Every request but a few needs ``Authorization: Bearer <token>``, a token that
+``python -m barestack_backend.tokens`` made (or imported) and did not revoke. Only
+``GET /health``, ``GET /modules`` and ``GET /modules/<service>/<module>`` are open to anonymous
+callers, and those then show no run data. A new route is closed unless it is added to
+``ANONYMOUS_ENDPOINTS``: forgetting to protect a route cannot happen, only forgetting to open one.
+
+A token created with ``--act-for-users`` (the frontend's) may name the person it acts for in
+``X-Barestack-User``; runs then record that person as ``requested_by`` and the token as
+``requested_via``. Any other token sending that header is refused (403).
+
+Each request with a token costs one query on the pooled connection, through the unique index on
+``token_hash``; nothing is cached, so a revoked token is refused from the very next request.
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+import psycopg2
+from flask import Flask, g, request
+from psycopg2.extras import RealDictCursor
+
+from barestack_backend import run_request
+from barestack_backend.errors import DATABASE_UNAVAILABLE, ApiError, database_unavailable, log_database_error
+from barestack_backend.services import current
+
+TOKEN_PREFIX = "bst_"
+TOKEN_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+USER_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+USER_HEADER = "X-Barestack-User"
+# token68 (RFC 7235), which is what a bearer token may be made of.
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+MAX_TOKEN_CHARS = 512
+ANONYMOUS_ENDPOINTS = frozenset({"health.health", "modules.list_modules", "modules.get_module"})
+
+_LOOKUP = (
+    # One round trip: find the live token and, at most once a minute, note that it was used.
+    "WITH hit AS (SELECT name, token_hash, act_for_users, last_used_at FROM barestack.api_tokens "
+    "WHERE token_hash = %s AND revoked_at IS NULL), "
+    "touch AS (UPDATE barestack.api_tokens AS t SET last_used_at = now() FROM hit WHERE t.name = hit.name "
+    "AND (hit.last_used_at IS NULL OR hit.last_used_at < now() - interval '60 seconds')) "
+    "SELECT name, token_hash, act_for_users FROM hit"
+)
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 in hex: enough for long random tokens (see the api_tokens migration)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def well_formed_token(token: str) -> bool:
+    return len(token) <= MAX_TOKEN_CHARS and _TOKEN_CHARS.fullmatch(token) is not None
+
+
+@dataclass(frozen=True)
+class Identity:
+    token: str  # the token's name
+    user: str | None = None  # the person a delegating token acts for
+
+    @property
+    def requested_by(self) -> str:
+        return self.user or self.token
+
+    @property
+    def requested_via(self) -> str | None:
+        return self.token if self.user else None
+
+
+class LookupFailed(Exception):
+    """The token could not be checked because PostgreSQL did not answer."""
+
+
+def _challenge(error: str | None = None) -> dict[str, str]:
+    value = 'Bearer realm="barestack"'
+    if error:
+        value += f', error="{error}"'
+    return {"WWW-Authenticate": value}
+
+
+def unauthenticated(detail: str, error: str | None = None) -> ApiError:
+    return ApiError(401, "unauthenticated", detail, _challenge(error))
+
+
+@dataclass(frozen=True)
+class Token:
+    name: str
+    act_for_users: bool
+
+
+def find_token(cur: RealDictCursor, token: str) -> Token | None:
+    """The live token, or None for an unknown or revoked one."""
+    digest = hash_token(token)
+    cur.execute(_LOOKUP, (digest,))
+    row = cur.fetchone()
+    # The index found the row by equality already; compare_digest keeps the final check constant-time.
+    if row is None or not hmac.compare_digest(row["token_hash"], digest):
+        return None
+    return Token(name=row["name"], act_for_users=row["act_for_users"])
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise unauthenticated('send "Authorization: Bearer <token>"', "invalid_request")
+    if not well_formed_token(token):
+        raise unauthenticated("the bearer token is not valid", "invalid_token")
+    return token
+
+
+def authenticate() -> Identity | None:
+    """The caller's identity, None for an anonymous one; ApiError for a token that does not count."""
+    token = _bearer_token()
+    if token is None:
+        return None
+    services = current()
+    try:
+        # One statement (atomic alone): autocommit spares the BEGIN/COMMIT round trips per call.
+        with services.database.cursor(autocommit=True) as cur:
+            found = find_token(cur, token)
+    except psycopg2.Error as error:
+        raise LookupFailed(error.__class__.__name__) from error
+    if found is None:
+        raise unauthenticated("the bearer token is unknown or revoked", "invalid_token")
+    user = request.headers.get(USER_HEADER)
+    if user is None:
+        return Identity(token=found.name)
+    if not found.act_for_users:
+        raise ApiError(403, "forbidden", f"token {found.name!r} may not act for users ({USER_HEADER})")
+    if USER_NAME.fullmatch(user) is None:
+        raise ApiError(400, "invalid user", f"{USER_HEADER} must match {USER_NAME.pattern}")
+    return Identity(token=found.name, user=user)
+
+
+def current_identity() -> Identity | None:
+    return g.get("identity")
+
+
+def hidden_runs() -> dict[str, object]:
+    """What an endpoint open to anonymous callers says instead of run data."""
+    failed = g.get("auth_unavailable")
+    if failed:
+        reason = {"error": failed, "message": DATABASE_UNAVAILABLE}
+    else:
+        reason = {"error": "unauthenticated", "message": "runs are shown to callers with an API token"}
+    return {"runs_available": False, "runs_error": reason}
+
+
+def _guard() -> None:
+    if request.routing_exception is not None:
+        return  # unknown path or method: the 404/405 JSON says so, to anyone
+    open_to_anonymous = request.endpoint in ANONYMOUS_ENDPOINTS
+    try:
+        identity = authenticate()
+    except LookupFailed as failed:
+        services = current()
+        if not open_to_anonymous:
+            raise database_unavailable(failed.__cause__ or failed, services.secrets) from None
+        log_database_error(failed.__cause__ or failed, services.secrets)
+        # The catalogue still works without PostgreSQL; it just cannot show runs to anyone.
+        g.auth_unavailable = str(failed)
+        identity = None
+    g.identity = identity
+    if identity is None and not open_to_anonymous:
+        raise unauthenticated('this needs "Authorization: Bearer <token>"')
+    if request.method == "POST":
+        # CSRF: browsers never attach a bearer token on their own, and a cross-site page cannot
+        # send application/json without a CORS preflight this API never grants. Requiring both on
+        # every POST is what keeps another site from starting runs through a visitor's browser.
+        g.json_body = run_request.json_object_body(request)
+
+
+def install(app: Flask) -> None:
+    app.before_request(_guard)

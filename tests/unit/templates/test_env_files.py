@@ -1,0 +1,105 @@
+"""The app_env role's env files, written for real by Ansible into a temporary folder.
+
+Each service's file must hold what that service needs and nothing else; module runs read only
+modules.env, which must hold no secret. The role runs as it does on a host (ansible-playbook,
+local connection), so its vars, filters and file modes are what is under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SECRETS = {
+    "barestack_db_app_password": "p@ss/word:1-0123456789",
+    "barestack_redis_app_password": "r/p@ss-0123456789abc",
+    "barestack_redis_worker_password": "w-0123456789abcdef",
+    "barestack_secret_key": "k" * 40,
+    "barestack_frontend_api_token": "t" * 40,
+}
+
+
+@pytest.fixture(scope="module")
+def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("writes root-owned files: run as root (make test does)")
+    tmp = tmp_path_factory.mktemp("env")
+    (tmp / "hosts.json").write_text(
+        json.dumps(
+            {
+                "all": {
+                    "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                    "children": {g: {"hosts": {"localhost": None}} for g in ("postgres", "redis", "app")},
+                }
+            }
+        )
+    )
+    (tmp / "play.yml").write_text(
+        json.dumps([{"hosts": "app", "gather_facts": False, "roles": [{"role": "app_env"}]}])
+    )
+    (tmp / "vars.json").write_text(
+        json.dumps({**SECRETS, "app_env_dir": str(tmp / "etc"), "app_env_extra": {"GREETING": "a b $(true)"}})
+    )
+    (tmp / "etc").mkdir()
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env['PATH']}"
+    command = ["ansible-playbook", "-i", str(tmp / "hosts.json"), str(tmp / "play.yml")]
+    result = subprocess.run(
+        [*command, "-e", f"@{tmp / 'vars.json'}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for secret in SECRETS.values():
+        assert secret not in result.stdout + result.stderr
+    return tmp / "etc"
+
+
+def read_env(path: Path) -> dict[str, str]:
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_each_service_gets_only_what_it_needs(env_dir: Path) -> None:
+    backend = read_env(env_dir / "backend.env")
+    worker = read_env(env_dir / "worker.env")
+    frontend = read_env(env_dir / "frontend.env")
+    infra = read_env(env_dir / "infrastructure.env")
+    assert (
+        backend["DATABASE_URL"]
+        == "postgresql://barestack_app:p%40ss%2Fword%3A1-0123456789@127.0.0.1:5432/barestack"
+    )
+    assert backend["REDIS_URL"] == "redis://barestack:r%2Fp%40ss-0123456789abc@127.0.0.1:6379/0"
+    assert {"SECRET_KEY", "BARESTACK_FRONTEND_TOKEN"}.isdisjoint(backend)
+    assert {"SECRET_KEY", "BARESTACK_FRONTEND_TOKEN"}.isdisjoint(worker)
+    assert "DATABASE_URL" in worker
+    # The workers' own Redis user, which may only work the run stream.
+    assert worker["REDIS_URL"] == "redis://barestack-worker:w-0123456789abcdef@127.0.0.1:6379/0"
+    assert {"DATABASE_URL", "REDIS_URL"}.isdisjoint(frontend)
+    assert frontend["BARESTACK_FRONTEND_TOKEN"] == SECRETS["barestack_frontend_api_token"]
+    assert frontend["SECRET_KEY"] == infra["SECRET_KEY"] == SECRETS["barestack_secret_key"]
+    assert "BARESTACK_FRONTEND_TOKEN" not in infra
+    assert backend["BARESTACK_RUN_QUOTA"] == "10"
+    assert frontend["BARESTACK_COOKIE_SECURE"] == "0"
+
+
+def test_module_runs_see_no_secret_and_files_are_root_only(env_dir: Path) -> None:
+    modules = (env_dir / "modules.env").read_text()
+    assert read_env(env_dir / "modules.env") == {"GREETING": "a b $(true)"}
+    for secret in SECRETS.values():
+        assert secret not in modules
+    assert stat.S_IMODE((env_dir / "modules.env").stat().st_mode) == 0o644
+    for name in ("backend", "worker", "frontend", "infrastructure"):
+        info = (env_dir / f"{name}.env").stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o600, 0, 0), name
