@@ -79,3 +79,11 @@ def test_gunicorn_keeps_connections_longer_than_nginx_reuses_them() -> None:
     nginx = (ROLES / "nginx" / "templates" / "barestack-site.conf.j2").read_text()
     assert "keepalive_timeout 60s;" in nginx
     assert int(DEFAULTS["app_gunicorn_keepalive"]) > 60
+
+
+def test_each_request_is_logged_once_by_the_app_not_again_by_gunicorn() -> None:
+    # barestack_common.request_log writes the request line; gunicorn's access log would repeat it.
+    supervisor = (ROLES / "app" / "templates" / "supervisor-barestack.conf.j2").read_text()
+    for text in (unit(), supervisor):
+        assert "--access-logfile" not in text and "--access-logformat" not in text
+        assert "--error-logfile -" in text
