@@ -97,7 +97,11 @@ def test_a_finished_run_page_shows_the_result_and_stops_refreshing(
 
     location = client.post("/modules/backend/fail-002/run", data=form(client, args="")).headers["Location"]
     worker = build_worker(
-        WorkerSettings.from_env({**backend_env, "BARESTACK_WORKER_NAME": "w"}), threading.Event()
+        # No systemd as PID 1 here: the run goes unsandboxed, as in the worker's own tests.
+        WorkerSettings.from_env(
+            {**backend_env, "BARESTACK_WORKER_NAME": "w", "BARESTACK_RUN_SANDBOX": "none"}
+        ),
+        threading.Event(),
     )
     worker.queue.ensure_group()
     for entry in worker.queue.read_new("w", block_ms=100):

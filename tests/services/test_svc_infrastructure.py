@@ -3,10 +3,13 @@
 This controller has no systemd as PID 1, so the units must show as unknown, never as made-up data.
 """
 
+import contextlib
 import json
 import re
+import resource
 import socket
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +17,16 @@ import pytest
 from barestack_common.env import ConfigError
 from barestack_infrastructure.app import create_app
 from barestack_infrastructure.checks.nginx import parse_stub_status
-from barestack_infrastructure.collector import Collector
+from barestack_infrastructure.collector import Collector, Snapshot, SnapshotCache
 from barestack_infrastructure.settings import DEFAULT_UNITS, Settings
 from barestack_infrastructure.systemd_units import SystemdReader, parse_show
+from flask import Flask
 from flask.testing import FlaskClient
 from svc_testkit.accounts import OPERATOR, PERSON, User, session_cookie, write_accounts
+from svc_testkit.nginx_server import NginxServer
 from svc_testkit.ports import free_port
 from svc_testkit.postgres import PostgresServer
+from svc_testkit.redis_server import RedisServer
 
 
 def dashboard(env: dict[str, str], user: User | None = None) -> FlaskClient:
@@ -217,6 +223,111 @@ def test_stub_status_is_parsed() -> None:
     }
     with pytest.raises(ValueError, match="not an nginx stub_status page"):
         parse_stub_status("<html>hello</html>")
+
+
+# --- cached snapshots (issue 10): a request reads the last collection, it runs no check ---------
+
+
+def _children_of_this_process() -> set[int]:
+    children: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            children |= {int(pid) for pid in (task / "children").read_text().split()}
+    return children
+
+
+def _reaped_child_faults() -> int:
+    # Every child that ran and was reaped adds its page faults here: a strictly growing count of
+    # finished children, where /proc's list only shows the ones alive at that instant.
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+
+
+def _nginx_requests(nginx_srv: NginxServer) -> int:
+    with urllib.request.urlopen(nginx_srv.status_url, timeout=5) as response:
+        return parse_stub_status(response.read().decode())["requests"]
+
+
+def _app_with_forking_systemd_reader(env: dict[str, str], runtime_dir: Path) -> Flask:
+    """The dashboard with a systemd reader that really forks (``true`` for systemctl and journalctl).
+
+    There is no systemd on this controller; ``true`` stands for its commands so that a collection
+    starts child processes as it does on a host, and a page view that collected would show them.
+    """
+    app = create_app(Settings.from_env(env))
+    app.testing = True
+    cache: SnapshotCache = app.extensions["barestack_infrastructure.collector"]
+    cache.collector.systemd = SystemdReader(2.0, runtime_dir=runtime_dir, systemctl="true", journalctl="true")
+    return app
+
+
+def test_page_views_fork_nothing_and_call_nothing(
+    infra_env: dict[str, str], nginx_srv: NginxServer, tmp_path: Path
+) -> None:
+    env = {**infra_env, "BARESTACK_COLLECT_INTERVAL": "30"}
+    app = _app_with_forking_systemd_reader(env, tmp_path)
+    client = app.test_client()
+    client.set_cookie("barestack_session", session_cookie(env, OPERATOR), path="/")
+    faults = _reaped_child_faults()
+    assert client.get("/health").status_code == 200  # the first request collects
+    assert _reaped_child_faults() > faults, "the collection should have run systemctl and journalctl"
+    cache: SnapshotCache = app.extensions["barestack_infrastructure.collector"]
+    assert cache.collections == 1
+
+    children, faults = _children_of_this_process(), _reaped_child_faults()
+    nginx_before = _nginx_requests(nginx_srv)
+    for _ in range(30):
+        assert client.get("/").status_code == 200
+        assert client.get("/health").status_code == 200
+        assert client.get("/metrics").status_code == 200
+    assert _children_of_this_process() == children
+    assert _reaped_child_faults() == faults, "a page view started a child process"
+    # The only request nginx saw since is our own second read of its status page.
+    assert _nginx_requests(nginx_srv) == nginx_before + 1
+    assert cache.collections == 1
+
+
+def test_the_page_and_health_show_the_age_of_the_data(infra_env: dict[str, str]) -> None:
+    client = dashboard({**infra_env, "BARESTACK_COLLECT_INTERVAL": "30"}, OPERATOR)
+    first = client.get("/health").get_json()
+    time.sleep(1.1)
+    later = client.get("/health").get_json()
+    assert later["collected_at"] == first["collected_at"]
+    assert later["age_s"] >= 1.0 and later["stale"] is False
+    assert re.search(r"Checked [0-9]+ s ago \(20[0-9-]+T", client.get("/").get_data(as_text=True))
+    assert "barestack_check_age_seconds " in client.get("/metrics").get_data(as_text=True)
+
+
+def test_health_follows_an_outage_within_a_few_seconds(tmp_path: Path, infra_env: dict[str, str]) -> None:
+    redis = RedisServer.start()
+    try:
+        client = dashboard({**infra_env, "REDIS_URL": redis.url, "BARESTACK_COLLECT_INTERVAL": "1"})
+        assert client.get("/health").status_code == 200
+        redis.halt()
+        started = time.monotonic()
+        while client.get("/health").status_code != 503:
+            assert time.monotonic() - started < 4, "/health still said ok 4 s into a Redis outage"
+            time.sleep(0.1)
+        redis.resume()
+        started = time.monotonic()
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() - started < 4, "/health still said unavailable 4 s after Redis came back"
+            time.sleep(0.1)
+    finally:
+        redis.stop()
+
+
+def test_data_older_than_the_max_age_is_not_served_as_healthy(infra_env: dict[str, str]) -> None:
+    settings = Settings.from_env({**infra_env, "BARESTACK_COLLECT_INTERVAL": "1"})
+    collector = Collector(settings)
+    cache = SnapshotCache(collector, settings.collect_interval_s, settings.max_age_s)
+    assert cache.get().healthy
+    old = cache.get()
+    aged = Snapshot(old.checks, old.units, old.systemd_available, time.time() - 60, settings.max_age_s)
+    assert aged.stale and not aged.healthy
+    time.sleep(settings.max_age_s + 0.2)
+    # Too old to answer with: the request waits for a new collection instead.
+    fresh = cache.get()
+    assert fresh.collected_at > old.collected_at and fresh.age_s < 1 and fresh.healthy
 
 
 def test_the_page_and_metrics_are_for_operators_and_health_for_anyone(infra_env: dict[str, str]) -> None:

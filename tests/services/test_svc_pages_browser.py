@@ -46,7 +46,9 @@ def browser() -> Iterator[WebDriver]:
 
 @pytest.fixture
 def running_worker(backend_env: dict[str, str]) -> Iterator[None]:
-    settings = WorkerSettings.from_env({**backend_env, "BARESTACK_WORKER_NAME": "browser-test-worker"})
+    # No systemd as PID 1 here: runs go unsandboxed, as in the worker's own tests.
+    env = {**backend_env, "BARESTACK_WORKER_NAME": "browser-test-worker", "BARESTACK_RUN_SANDBOX": "none"}
+    settings = WorkerSettings.from_env(env)
     stop = threading.Event()
     worker = build_worker(dataclasses.replace(settings, block_ms=200), stop)
     thread = threading.Thread(target=worker.serve, name="worker", daemon=True)

@@ -1,5 +1,8 @@
 """One stderr line per request (journald collects it): method, path, status, duration.
 
+The only access log of the web services: gunicorn runs without ``--access-logfile``, so each
+request is one journal line, with the proxied prefix, no query string and a priority.
+
 The only module here that needs Flask: it hooks into the app it is given, so it is imported
 by the app factories alone (the worker never loads it, nor Flask through it).
 """

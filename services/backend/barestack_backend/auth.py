@@ -126,7 +126,8 @@ def authenticate() -> Identity | None:
         return None
     services = current()
     try:
-        with services.database.cursor() as cur:
+        # One statement (atomic alone): autocommit spares the BEGIN/COMMIT round trips per call.
+        with services.database.cursor(autocommit=True) as cur:
             found = find_token(cur, token)
     except psycopg2.Error as error:
         raise LookupFailed(error.__class__.__name__) from error

@@ -7,7 +7,7 @@ from barestack_common.redact import secrets_in_url
 from flask import current_app
 
 from barestack_backend import redis_connection
-from barestack_backend.db import Database
+from barestack_backend.db import Database, pool_size_from_env
 from barestack_backend.module_catalog import ModuleCatalog
 from barestack_backend.run_queue import RunQueue
 from barestack_backend.settings import Settings
@@ -29,7 +29,11 @@ class BackendServices:
         client = redis_connection.connect(settings.redis_url)
         return cls(
             settings=settings,
-            database=Database(settings.database_url, application_name="barestack-backend"),
+            database=Database(
+                settings.database_url,
+                application_name="barestack-backend",
+                max_connections=pool_size_from_env(),
+            ),
             redis=client,
             queue=RunQueue(client, settings.runs_stream, settings.runs_group),
             catalog=ModuleCatalog(settings.venv_mapping_path),

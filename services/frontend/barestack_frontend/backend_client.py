@@ -40,16 +40,28 @@ USER_HEADER = "X-Barestack-User"
 
 
 class BackendClient:
-    """Calls carry the frontend's token, and the logged-in person's name when there is one.
+    """Calls keep their connection to the backend (one per thread), over TCP or a unix socket.
 
-    The backend trusts ``X-Barestack-User`` only from a token allowed to act for users (the
+    Calls carry the frontend's token, and the logged-in person's name when there is one. The
+    backend trusts ``X-Barestack-User`` only from a token allowed to act for users (the
     frontend's), and records it as the run's ``requested_by``. Anonymous calls never send it.
+
+    ``timeout_s`` bounds a whole call, connecting and reading included, so a slow backend holds
+    a page for at most that long before the page shows that the backend does not answer.
     """
 
     def __init__(self, base_url: str, timeout_s: float, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self._token = token
+        self.http = http_client.KeepAliveClient()
+
+    def _send(
+        self, method: str, path: str, payload: Any = None, user: str | None = None
+    ) -> http_client.HttpResponse:
+        return self.http.request(
+            method, self.base_url + path, self.timeout_s, payload, headers=self._headers(user)
+        )
 
     def _headers(self, user: str | None) -> dict[str, str]:
         headers = {}
@@ -61,9 +73,7 @@ class BackendClient:
 
     def _call(self, method: str, path: str, payload: Any = None, user: str | None = None) -> Any:
         try:
-            response = http_client.request(
-                method, self.base_url + path, self.timeout_s, payload, headers=self._headers(user)
-            )
+            response = self._send(method, path, payload, user)
         except http_client.HttpUnavailable as error:
             raise BackendUnavailable(f"the backend API does not answer ({error})") from None
         if response.status in (401, 403):
@@ -101,9 +111,7 @@ class BackendClient:
     def health(self) -> dict[str, Any]:
         """The backend's own health document; a 503 from it still counts as an answer."""
         try:
-            response = http_client.request(
-                "GET", self.base_url + "/health", self.timeout_s, headers=self._headers(None)
-            )
+            response = self._send("GET", "/health")
         except http_client.HttpUnavailable as error:
             raise BackendUnavailable(f"the backend API does not answer ({error})") from None
         try:

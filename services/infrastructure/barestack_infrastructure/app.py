@@ -5,7 +5,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from barestack_infrastructure import errors
-from barestack_infrastructure.collector import Collector
+from barestack_infrastructure.collector import Collector, SnapshotCache
 from barestack_infrastructure.routes import status
 from barestack_infrastructure.settings import Settings
 
@@ -16,7 +16,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep components and units in display order
     # Behind nginx at /infra/: trust one proxy hop so url_for() links carry the /infra prefix.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
-    app.extensions["barestack_infrastructure.collector"] = Collector(settings)
+    app.extensions["barestack_infrastructure.collector"] = SnapshotCache(
+        Collector(settings), settings.collect_interval_s, settings.max_age_s
+    )
     # The frontend's login session (same cookie, same SECRET_KEY and accounts file), and the body limit.
     auth.install(app, settings.auth)
     errors.install(app)

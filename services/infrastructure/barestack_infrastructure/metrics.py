@@ -22,6 +22,10 @@ def _lines(snapshot: Snapshot) -> Iterator[str]:
     )
     yield f"barestack_up {int(snapshot.healthy)}"
     yield from _family(
+        "barestack_check_age_seconds", "gauge", "Seconds since the checks below were run (they are cached)."
+    )
+    yield f"barestack_check_age_seconds {snapshot.age_s:.3f}"
+    yield from _family(
         "barestack_component_up", "gauge", "Whether a component answered its check (1) or not (0)."
     )
     for check in snapshot.checks:

@@ -12,6 +12,8 @@ DEFAULT_UNITS = ("barestack-backend", "barestack-worker", "barestack-frontend", 
 DEFAULT_NGINX_URL = "http://127.0.0.1/"
 DEFAULT_CHECK_TIMEOUT_S = 2.0
 DEFAULT_RUNS_STREAM = "barestack:runs"
+# Seconds a snapshot is served before a request starts a background refresh.
+DEFAULT_COLLECT_INTERVAL_S = 2.0
 
 
 def _units(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -37,8 +39,14 @@ class Settings:
     units: tuple[str, ...] = DEFAULT_UNITS
     check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S
     runs_stream: str = DEFAULT_RUNS_STREAM
+    collect_interval_s: float = DEFAULT_COLLECT_INTERVAL_S
     # Who may see the page and /metrics: operators of the accounts file, by the frontend's login cookie.
     auth: AuthSettings = field(default_factory=AuthSettings)
+
+    @property
+    def max_age_s(self) -> float:
+        """Data older than this is not served as current: requests wait for a new collection."""
+        return self.collect_interval_s * 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -69,5 +77,8 @@ class Settings:
             units=_units(environ),
             check_timeout_s=env.positive_number(environ, "BARESTACK_CHECK_TIMEOUT", DEFAULT_CHECK_TIMEOUT_S),
             runs_stream=env.optional(environ, "BARESTACK_RUNS_STREAM", DEFAULT_RUNS_STREAM),
+            collect_interval_s=env.positive_number(
+                environ, "BARESTACK_COLLECT_INTERVAL", DEFAULT_COLLECT_INTERVAL_S
+            ),
             auth=AuthSettings.from_env(environ),
         )

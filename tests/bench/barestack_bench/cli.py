@@ -20,6 +20,7 @@ from pathlib import Path
 
 from barestack_bench.environment import controller_facts, load_average
 from barestack_bench.parts import PARTS
+from barestack_bench.parts.requests import Credentials
 from barestack_bench.project import content_hash
 from barestack_bench.report import (
     RunReport,
@@ -80,6 +81,33 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=BenchSettings.naive_sample,
         help="modules the naive baseline is measured on (split over the runs)",
     )
+    parser.add_argument(
+        "--request-seconds",
+        type=_positive,
+        default=int(BenchSettings.request_duration_s),
+        help="seconds per wrk run in the requests part (default 10)",
+    )
+    parser.add_argument(
+        "--request-connections",
+        type=_counts,
+        default=BenchSettings.request_connections,
+        help="wrk concurrencies of the requests part (default 8,32)",
+    )
+    parser.add_argument(
+        "--machine-name",
+        default=BenchSettings.machine_name,
+        help="the bench machine's name (bench-..., default bench-stack); an existing one is replaced",
+    )
+    parser.add_argument(
+        "--api-token-file",
+        type=Path,
+        help="a file holding an API token: the requests part sends it as a Bearer token on /api/",
+    )
+    parser.add_argument(
+        "--infra-cookie-file",
+        type=Path,
+        help="a file holding the dashboard's login cookie (name=value): sent on /infra/",
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--work-dir", type=Path, help="logs, inventory, trees (default: a new /tmp folder)")
     parser.add_argument(
@@ -89,6 +117,16 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--render", type=Path, metavar="JSON", help="only write the Markdown of an earlier run's JSON again"
     )
     return parser.parse_args(argv)
+
+
+def _read_secret(path: Path | None) -> str | None:
+    """A credential from a file (never from the command line, where ps would show it)."""
+    if path is None:
+        return None
+    value = path.read_text(encoding="utf-8").strip()
+    if not value:
+        raise ValueError(f"{path} is empty")
+    return value
 
 
 def _now() -> str:
@@ -120,12 +158,20 @@ def main(argv: list[str] | None = None) -> int:
             module_counts=arguments.module_counts,
             naive_sample=arguments.naive_sample,
             keep_machine=arguments.keep_machine,
+            machine_name=arguments.machine_name,
+            request_duration_s=float(arguments.request_seconds),
+            request_connections=arguments.request_connections,
         )
-    except ValueError as error:
+        credentials = Credentials(
+            api_token=_read_secret(arguments.api_token_file),
+            infra_cookie=_read_secret(arguments.infra_cookie_file),
+        )
+    except (ValueError, OSError) as error:
         print(f"barestack_bench: {error}", file=sys.stderr)
         return 2
     work_dir = arguments.work_dir or Path(tempfile.mkdtemp(prefix="barestack-bench-"))
     session = Session(settings, work_dir)
+    session.credentials = credentials
     session.progress(f"parts {', '.join(arguments.part)}; logs in {work_dir}/logs")
     started_at, started = _now(), time.monotonic()
     controller = controller_facts()

@@ -49,6 +49,9 @@ class Session:
         self._default_tree: Path | None = None
         self._log_numbers = itertools.count(1)
         self._stack: Stack | None = None
+        # Given by the CLI for routes behind authentication (parts.requests.Credentials); kept off
+        # the settings, which the report prints.
+        self.credentials: Any = None
 
     def log_path(self, name: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)

@@ -33,11 +33,12 @@ class BenchSettings:
     module_counts: tuple[int, ...] = (400, 1000)
     naive_sample: int = 30
     sample_seed: int = 0
-    # Part 4: fixed concurrency, bounded durations.
-    request_load: WrkSettings = field(default_factory=lambda: WrkSettings(threads=2, connections=32))
+    # Part 4: each route at these concurrencies, bounded durations; the baseline's Nginx port.
+    request_connections: tuple[int, ...] = (8, 32)
     request_duration_s: float = 10.0
     request_warmup_s: float = 3.0
-    direct_port: int = 8100
+    request_timeout_s: float = 5.0
+    baseline_port: int = 8100
     # Part 5: a steady, moderate load (the deploy shares the machine's two cores with it).
     deploy_load: WrkSettings = field(default_factory=lambda: WrkSettings(threads=2, connections=8))
     deploy_think_ms: int = 100
@@ -51,5 +52,9 @@ class BenchSettings:
             raise ValueError(f"module counts must be positive, got {self.module_counts}")
         if self.naive_sample < 1:
             raise ValueError(f"the naive sample needs at least one module, got {self.naive_sample}")
-        if not 1024 <= self.direct_port <= 65535 or self.direct_port in (8001, 8002, 8003):
-            raise ValueError(f"direct port {self.direct_port} is privileged or one the app role uses")
+        if not 1024 <= self.baseline_port <= 65535 or self.baseline_port in (8001, 8002, 8003):
+            raise ValueError(f"baseline port {self.baseline_port} is privileged or one the app role uses")
+        if not self.request_connections or any(count < 2 for count in self.request_connections):
+            raise ValueError(f"request concurrencies must be 2 or more, got {self.request_connections}")
+        if self.request_duration_s < 1:
+            raise ValueError(f"a request run lasts at least 1 s, got {self.request_duration_s}")

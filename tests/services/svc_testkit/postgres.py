@@ -93,28 +93,7 @@ class PostgresServer:
             "--encoding=UTF8",
             "--no-sync",
         )
-        options = " ".join(
-            [
-                f"-c port={server.port}",
-                "-c listen_addresses=127.0.0.1",
-                f"-c unix_socket_directories={server.socket_dir}",
-                # Durability is pointless for a throwaway cluster; speed is not.
-                "-c fsync=off",
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
-            ]
-        )
-        _as_postgres(
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(server.data_dir),
-            "-l",
-            str(base / "log"),
-            "-o",
-            options,
-            "-w",
-            "start",
-        )
+        server.resume()
         conn = server.admin_connection()
         try:
             with conn.cursor() as cur:
@@ -126,6 +105,35 @@ class PostgresServer:
             conn.close()
         server.create_database(server.database)
         return server
+
+    def resume(self) -> None:
+        """Start the cluster (again, after ``halt``) and wait until it accepts connections."""
+        options = " ".join(
+            [
+                f"-c port={self.port}",
+                "-c listen_addresses=127.0.0.1",
+                f"-c unix_socket_directories={self.socket_dir}",
+                # Durability is pointless for a throwaway cluster; speed is not.
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+            ]
+        )
+        _as_postgres(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.base / "log"),
+            "-o",
+            options,
+            "-w",
+            "start",
+        )
+
+    def halt(self) -> None:
+        """Stop the server as an outage would (sessions ended), keeping its data for ``resume``."""
+        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         try:

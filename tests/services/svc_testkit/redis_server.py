@@ -17,6 +17,30 @@ def missing_binary() -> str | None:
     return None if shutil.which("redis-server") else "redis-server not found (apt-get install redis-server)"
 
 
+def _spawn(workdir: Path, port: int, password: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--requirepass",
+            password,
+            "--loglevel",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 @dataclass
 class RedisServer:
     process: subprocess.Popen[bytes]
@@ -35,38 +59,30 @@ class RedisServer:
     def start(cls) -> "RedisServer":
         workdir = Path(tempfile.mkdtemp(prefix="barestack-redis-"))
         port, password = free_port(), secrets.token_urlsafe(18)
-        process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(workdir),
-                "--requirepass",
-                password,
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        server = cls(process, workdir, port, password)
+        server = cls(_spawn(workdir, port, password), workdir, port, password)
+        server._wait_ready()
+        return server
+
+    def _wait_ready(self) -> None:
         deadline = time.monotonic() + 10
         while True:
             try:
-                server.client().ping()
-                return server
+                self.client().ping()
+                return
             except redis.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    server.stop()
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.05)
+
+    def halt(self) -> None:
+        """Stop redis-server as an outage would, keeping port and password for ``resume``."""
+        self.process.terminate()
+        self.process.wait(timeout=5)
+
+    def resume(self) -> None:
+        self.process = _spawn(self.workdir, self.port, self.password)
+        self._wait_ready()
 
     def stop(self) -> None:
         self.process.terminate()

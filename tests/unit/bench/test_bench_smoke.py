@@ -158,7 +158,9 @@ def test_bad_arguments_stop_before_anything_starts(arguments: list[str]) -> None
 
 
 def test_bad_settings_are_refused() -> None:
-    with pytest.raises(ValueError, match="direct port"):
-        BenchSettings(direct_port=8001)
+    with pytest.raises(ValueError, match="baseline port"):
+        BenchSettings(baseline_port=8001)
+    with pytest.raises(ValueError, match="concurrencies"):
+        BenchSettings(request_connections=())
     with pytest.raises(ValueError, match="iterations"):
         BenchSettings(iterations=0)

@@ -39,7 +39,7 @@ def _module_filter() -> tuple[str | None, str | None]:
 def get_run(run_id: uuid.UUID) -> Response:
     services = current()
     try:
-        with services.database.cursor() as cur:
+        with services.database.cursor(autocommit=True) as cur:
             run = run_queries.get(cur, run_id)
     except psycopg2.Error as error:
         raise database_unavailable(error, services.secrets) from None
@@ -54,7 +54,7 @@ def list_runs() -> Response:
     service, module = _module_filter()
     limit = _limit()
     try:
-        with services.database.cursor() as cur:
+        with services.database.cursor(autocommit=True) as cur:
             runs = run_queries.latest(cur, limit, service=service, module=module)
     except psycopg2.Error as error:
         raise database_unavailable(error, services.secrets) from None

@@ -7,15 +7,16 @@ from flask import Blueprint, Response, current_app, jsonify, render_template
 
 from barestack_infrastructure import metrics
 from barestack_infrastructure.access import operator_required
-from barestack_infrastructure.collector import Collector, Snapshot
+from barestack_infrastructure.collector import Snapshot, SnapshotCache
 
 blueprint = Blueprint("status", __name__)
 PAGE_REFRESH_SECONDS = 15
 
 
 def snapshot() -> Snapshot:
-    collector: Collector = current_app.extensions["barestack_infrastructure.collector"]
-    return collector.snapshot()
+    """The process's last snapshot (a few seconds old at most): a request never runs the checks."""
+    cache: SnapshotCache = current_app.extensions["barestack_infrastructure.collector"]
+    return cache.get()
 
 
 @blueprint.get("/")

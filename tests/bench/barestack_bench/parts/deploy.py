@@ -27,8 +27,7 @@ from barestack_bench.wrk import BackgroundLoad, WrkResult, run_wrk
 TITLE = "Deploy and rollback under constant load through Nginx"
 WHEELHOUSE_BUILD_TASK = r"^app : Build the wheelhouse on the controller"
 # User traffic: the backend's API (health touches PostgreSQL and Redis) and the frontend's page.
-# /infra/health is left out: it is the operators' dashboard, and each call runs systemctl and
-# journalctl and probes every component, so loading it would measure the dashboard, not a deploy.
+# /infra/health is left out: it is the operators' dashboard (part 4 loads it), not user traffic.
 LOAD_PATHS = ("/api/health", "/api/modules", "/")
 
 

@@ -1,0 +1,129 @@
+"""The request part's baseline: a hello-world WSGI app on the backend's own gunicorn, behind Nginx.
+
+The ceiling a route can reach on this machine is what the same gunicorn (same venv, user, sandbox,
+worker class, workers, threads and keep-alive: a copy of the barestack-backend unit) does for an
+app that does nothing, through the same Nginx with the same upstream keepalive. Only the WSGI app
+and the socket differ. Nginx serves it on a port of its own (a server block in conf.d), so the
+site's config is untouched. Everything lives under /run (gone at reboot) and is removed when the
+part ends.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+import urllib.error
+import urllib.request
+
+from barestack_bench.hosts import Host, HostCommandError
+
+UNIT = "bench-hello"
+SOURCE_UNIT = "/etc/systemd/system/barestack-backend.service"
+UNIT_PATH = f"/run/systemd/system/{UNIT}.service"
+APP_DIR = "/run/bench-hello"
+# In the backend's socket folder: the unit may write there, and Nginx's group may connect.
+SOCKET = "/run/barestack/backend/bench-hello.sock"
+NGINX_CONF = "/etc/nginx/conf.d/bench-hello.conf"
+APP_SOURCE = '''\
+"""Hello world: the least a WSGI app can do (the bench's baseline)."""
+
+BODY = b'{"hello": "world"}'
+HEADERS = [("Content-Type", "application/json"), ("Content-Length", str(len(BODY)))]
+
+
+def app(environ, start_response):
+    start_response("200 OK", HEADERS)
+    return [BODY]
+'''
+
+
+def nginx_conf(port: int) -> str:
+    """Nginx's side as the site has it for the backend: HTTP/1.1, upstream keepalive."""
+    return (
+        "# barestack bench: hello-world baseline (removed when the requests part ends)\n"
+        "upstream bench_hello {\n"
+        f"    server unix:{SOCKET};\n"
+        "    keepalive 16;\n"
+        "    keepalive_timeout 60s;\n"
+        "}\n"
+        "server {\n"
+        f"    listen {port};\n"
+        "    location / {\n"
+        "        proxy_pass http://bench_hello/;\n"
+        "        proxy_http_version 1.1;\n"
+        '        proxy_set_header Connection "";\n'
+        "        proxy_set_header Host $host;\n"
+        "    }\n"
+        "}\n"
+    )
+
+
+def setup_script(port: int) -> str:
+    """Shell run on the machine: the app file, the unit copy (only app and bind swapped), Nginx."""
+    quoted_app = shlex.quote(APP_SOURCE)
+    quoted_conf = shlex.quote(nginx_conf(port))
+    return (
+        "set -eu; "
+        f"install -d -m 0755 {APP_DIR}; "
+        f"printf '%s' {quoted_app} > {APP_DIR}/bench_hello.py; chmod 0644 {APP_DIR}/bench_hello.py; "
+        f"grep -q -- '--bind unix:' {SOURCE_UNIT}; "
+        f"sed -e 's#--bind unix:[^ ]*#--bind unix:{SOCKET}#' "
+        r"-e 's#--bind [0-9.]*:[0-9]* \\$#\\#' "
+        f"-e 's#barestack_backend.wsgi:app#--pythonpath {APP_DIR} bench_hello:app#' "
+        f"-e 's#^SyslogIdentifier=.*#SyslogIdentifier={UNIT}#' "
+        "-e '/^ExecReload=/d' "
+        f"{SOURCE_UNIT} > {UNIT_PATH}; "
+        f"grep -q -- 'bench_hello:app' {UNIT_PATH}; "
+        f"systemctl daemon-reload; systemctl start {UNIT}; "
+        f"printf '%s' {quoted_conf} > {NGINX_CONF}; "
+        "nginx -t -q; systemctl reload nginx"
+    )
+
+
+def teardown_script() -> str:
+    return (
+        f"rm -f {NGINX_CONF}; systemctl reload nginx || true; "
+        f"systemctl stop {UNIT} || true; rm -f {UNIT_PATH} {SOCKET}; rm -rf {APP_DIR}; "
+        "systemctl daemon-reload"
+    )
+
+
+def wait_until_serving(url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                if response.status == 200 and b"hello" in response.read():
+                    return
+                last_error = f"HTTP {response.status}"
+        except (urllib.error.URLError, OSError) as error:
+            last_error = str(error)
+        time.sleep(0.5)
+    raise HostCommandError(
+        f"the hello-world baseline at {url} did not answer within {timeout_s:.0f} s: {last_error}"
+    )
+
+
+class HelloWorld:
+    """Context manager: the baseline runs inside the ``with`` block only."""
+
+    def __init__(self, host: Host, address: str, port: int) -> None:
+        self._host = host
+        self._port = port
+        self.url = f"http://{address}:{port}/"
+
+    def __enter__(self) -> HelloWorld:
+        try:
+            self._host.run(["bash", "-c", setup_script(self._port)], timeout=120)
+            wait_until_serving(self.url)
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        self._host.run(["bash", "-c", teardown_script()], timeout=120, check=False)

@@ -1,0 +1,89 @@
+"""gunicorn's worker model in the app role: counts derived from the host, flags in the unit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+import pytest
+import yaml
+from ansible.plugins.filter.core import FilterModule as CoreFilters
+
+from .render import ROLES, render
+
+DEFAULTS = yaml.safe_load((ROLES / "app" / "defaults" / "main.yml").read_text())
+VARS = yaml.safe_load((ROLES / "app" / "vars" / "main.yml").read_text())
+
+
+def _evaluate(expression: Any, variables: dict[str, Any]) -> Any:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.filters.update(CoreFilters().filters())
+    return env.from_string(str(expression)).render(**variables)
+
+
+def workers_for(vcpus: int, memtotal_mb: int) -> dict[str, int]:
+    variables: dict[str, Any] = {"ansible_facts": {"processor_vcpus": vcpus, "memtotal_mb": memtotal_mb}}
+    for name in ("app_gunicorn_cores", "app_gunicorn_memory_workers"):
+        variables[name] = _evaluate(DEFAULTS[name], variables)
+    counts = DEFAULTS["app_gunicorn_workers"].items()
+    return {service: int(_evaluate(value, variables)) for service, value in counts}
+
+
+@pytest.mark.parametrize(
+    ("vcpus", "memtotal_mb", "expected"),
+    [
+        (2, 24 * 1024, {"backend": 2, "frontend": 2, "infrastructure": 1}),  # the bench machine
+        (1, 512, {"backend": 1, "frontend": 1, "infrastructure": 1}),  # smallest VM
+        (4, 1024, {"backend": 3, "frontend": 3, "infrastructure": 1}),  # memory caps at 1024/4/80 = 3
+        (32, 128 * 1024, {"backend": 8, "frontend": 8, "infrastructure": 1}),  # at most 8
+    ],
+)
+def test_worker_counts_follow_cores_and_memory(
+    vcpus: int, memtotal_mb: int, expected: dict[str, int]
+) -> None:
+    assert workers_for(vcpus, memtotal_mb) == expected
+
+
+def unit(**overrides: Any) -> str:
+    variables: dict[str, Any] = {
+        **{k: DEFAULTS[k] for k in ("app_gunicorn_worker_class", "app_gunicorn_threads")},
+        "app_gunicorn_keepalive": DEFAULTS["app_gunicorn_keepalive"],
+        "app_gunicorn_workers": {"backend": 2, "frontend": 2, "infrastructure": 1},
+        "service": VARS["app_web_services"][0],
+        "app_current": "/srv/barestack/current",
+        "app_config_dir": "/etc/barestack",
+        "app_service_environment": {"backend": {"BARESTACK_RUN_TIMEOUT": "300"}},
+        "app_socket_dir": VARS["app_socket_dir"],
+        "app_uses_unix_sockets": True,
+        "app_private_address": "10.0.0.5",
+        "app_tcp_ports": DEFAULTS["app_tcp_ports"],
+    }
+    return render("app", "barestack-web.service.j2", **{**variables, **overrides})
+
+
+def test_the_unit_runs_gthread_with_threads_keepalive_and_a_matching_pool() -> None:
+    text = unit()
+    assert "--workers 2 \\" in text
+    assert "--worker-class gthread \\" in text and "--threads 4 \\" in text
+    assert "--keep-alive 75 \\" in text
+    assert "Environment=BARESTACK_DB_POOL_SIZE=4\n" in text
+
+
+def test_sync_workers_get_no_threads_and_one_pooled_connection() -> None:
+    text = unit(app_gunicorn_worker_class="sync")
+    assert "--worker-class sync \\" in text and "--threads" not in text
+    assert "Environment=BARESTACK_DB_POOL_SIZE=1\n" in text
+
+
+def test_gunicorn_keeps_connections_longer_than_nginx_reuses_them() -> None:
+    nginx = (ROLES / "nginx" / "templates" / "barestack-site.conf.j2").read_text()
+    assert "keepalive_timeout 60s;" in nginx
+    assert int(DEFAULTS["app_gunicorn_keepalive"]) > 60
+
+
+def test_each_request_is_logged_once_by_the_app_not_again_by_gunicorn() -> None:
+    # barestack_common.request_log writes the request line; gunicorn's access log would repeat it.
+    supervisor = (ROLES / "app" / "templates" / "supervisor-barestack.conf.j2").read_text()
+    for text in (unit(), supervisor):
+        assert "--access-logfile" not in text and "--access-logformat" not in text
+        assert "--error-logfile -" in text
