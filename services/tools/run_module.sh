@@ -147,6 +147,8 @@ def main(argv):
         venv, source = entry["venv"], entry["source"]
     except KeyError:
         die(f"unknown module {key!r} (not in {mapping})")
+    except OSError:
+        die(f"venv mapping {mapping} not found or not readable")
     except (OSError, ValueError, TypeError) as error:
         die(f"cannot look up {key!r} in {mapping}: {error.__class__.__name__}")
     if not all(isinstance(path, str) and path.startswith("/") for path in (venv, source)):
@@ -174,7 +176,8 @@ def main(argv):
     environ["PYTHONPATH"] = os.path.dirname(source.rstrip("/"))
     environ["BARESTACK_MODULE"] = key
     os.chdir(source)
-    os.execve(python, [python, target, *args], environ)
+    # Relative to the module folder, as the module would see it run from there (sys.argv[0]).
+    os.execve(python, [python, os.path.relpath(target, module_dir), *args], environ)
 
 
 main(sys.argv[1:])

@@ -132,7 +132,7 @@ API_ROWS = [
         "login post without the form's CSRF token",
         "POST",
         "/login",
-        400,
+        403,
         b"username=admin&password=x",
         {"Content-Type": "application/x-www-form-urlencoded"},
         token=False,
