@@ -85,6 +85,9 @@ def seed_release(module: AnsibleModule, seed_from: str, release_dir: str) -> boo
 
 
 def main() -> None:
+    # The services' users read the venvs and venv_mapping.json: whatever umask the login shell
+    # has (the hardening sets 027 for logins), what this writes must be world-readable.
+    os.umask(0o022)
     module = AnsibleModule(
         argument_spec={
             "release_dir": {"type": "path", "required": True},
