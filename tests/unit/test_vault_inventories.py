@@ -1,0 +1,106 @@
+"""`make vault` and the staging/production inventories, for real.
+
+`make vault ENV=...` runs in a copy of the project's inventories (so the repository's own tree is never
+written); the vault it writes must be encrypted, must not be overwritten by a second run, and must give
+the inventory every secret its roles need: playbooks/validate.yml (argument_specs and every role's own
+checks) runs against that inventory's group_vars and vault, with its hosts replaced by this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env['PATH']}"
+    env.pop("ANSIBLE_VAULT_PASSWORD_FILE", None)
+    return env
+
+
+def _make_vault(project: Path, environment: str) -> subprocess.CompletedProcess[str]:
+    # -o setup: the copy shares this checkout's venv; setup (apt, pip) is not what is under test.
+    return subprocess.run(
+        ["make", "-s", "-o", "setup", "vault", f"ENV={environment}"],
+        cwd=project,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_make_vault_gives_the_inventory_every_secret(tmp_path: Path, environment: str) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "Makefile", project / "Makefile")
+    shutil.copytree(ROOT / "inventories" / environment, project / "inventories" / environment)
+
+    made = _make_vault(project, environment)
+    assert made.returncode == 0, made.stdout + made.stderr
+    vault = project / "inventories" / environment / "group_vars" / "all" / "vault.yml"
+    password_file = project / ".secrets" / f"vault-pass-{environment}"
+    assert vault.read_text(encoding="utf-8").startswith("$ANSIBLE_VAULT;")
+    assert oct(password_file.stat().st_mode & 0o777) == "0o600"
+    assert oct(vault.stat().st_mode & 0o077) == "0o0"
+
+    before = vault.read_bytes()
+    again = _make_vault(project, environment)
+    assert again.returncode != 0
+    assert "exists" in again.stderr
+    assert vault.read_bytes() == before
+
+    # The environment's own group_vars and vault, with this machine as every host.
+    hosts = project / "inventories" / environment / "hosts.yml"
+    original = yaml.safe_load(hosts.read_text(encoding="utf-8"))
+    assert set(original["all"]["children"]) >= {"postgres", "redis", "app", "web"}
+    local = {
+        "all": {
+            "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+            "children": {group: {"hosts": {"localhost": None}} for group in original["all"]["children"]},
+        }
+    }
+    local_hosts = hosts.with_name("hosts-local.yml")
+    local_hosts.write_text(yaml.safe_dump(local), encoding="utf-8")
+    validated = subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            str(local_hosts),
+            str(ROOT / "playbooks" / "validate.yml"),
+            "--vault-password-file",
+            str(password_file),
+        ],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert "failed=0" in validated.stdout
+
+    # Without the vault password the same run stops: the secrets really come from the vault.
+    locked = subprocess.run(
+        ["ansible-playbook", "-i", str(local_hosts), str(ROOT / "playbooks" / "validate.yml")],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert locked.returncode != 0
+    assert "vault" in (locked.stdout + locked.stderr).lower()
