@@ -2,10 +2,12 @@
 """A person's path through a converged host, in headless chromium (Debian's chromium + chromedriver).
 
     page_run.py --base http://HOST --user admin --password-file FILE --module backend/a-001 [--shots DIR]
+                [--expect-warning UNIT=TEXT]
 
 Logs in on the frontend, starts a run of the module from its page, waits on the run page until it
 succeeded and checks it names the person who started it; then opens the dashboard /infra/ with the
-same session cookie. Exit 1 with the reason (and a screenshot in --shots) when any step fails.
+same session cookie, sees the backend's unit up there, and (--expect-warning) waits until a unit's
+row shows a line of its journal. Exit 1 with the reason (and a screenshot in --shots) when any step fails.
 Run on the controller by the molecule verify (tests/integration/verify-access.yml).
 """
 
@@ -41,7 +43,14 @@ def chromium(profile: Path) -> webdriver.Chrome:
     return webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
 
 
-def walk(driver: webdriver.Chrome, base: str, user: str, password: str, module: str) -> None:
+def walk(
+    driver: webdriver.Chrome,
+    base: str,
+    user: str,
+    password: str,
+    module: str,
+    expect_warning: tuple[str, str] | None = None,
+) -> None:
     driver.get(f"{base}/login?next=/modules/{module}")
     driver.find_element(By.ID, "username").send_keys(user)
     driver.find_element(By.ID, "password").send_keys(password)
@@ -66,6 +75,21 @@ def walk(driver: webdriver.Chrome, base: str, user: str, password: str, module: 
     driver.get(f"{base}/infra/")
     if "barestack" not in driver.title.lower() or "log in" in driver.page_source.lower()[:2000]:
         raise AssertionError(f"the dashboard did not open for the operator: {driver.title!r}")
+    backend_row = driver.find_element(By.ID, "unit-barestack-backend")
+    if not backend_row.find_elements(By.CSS_SELECTOR, ".badge.up"):
+        raise AssertionError(f"the dashboard does not show the backend unit up: {backend_row.text!r}")
+    if expect_warning:
+        unit, text = expect_warning
+        # The collector reads systemd and journald every few seconds: wait for the row to show it.
+        deadline = time.monotonic() + 60
+        row_text = ""
+        while time.monotonic() < deadline:
+            row_text = driver.find_element(By.ID, f"unit-{unit}").text
+            if text in row_text:
+                return
+            time.sleep(2)
+            driver.refresh()
+        raise AssertionError(f"the dashboard row of {unit} never showed {text!r}: {row_text!r}")
 
 
 def main() -> int:
@@ -77,12 +101,21 @@ def main() -> int:
     parser.add_argument("--password-file", required=True, type=Path)
     parser.add_argument("--module", default="backend/a-001")
     parser.add_argument("--shots", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument(
+        "--expect-warning",
+        metavar="UNIT=TEXT",
+        help="wait until the dashboard's row of UNIT shows TEXT (read from the unit's journal)",
+    )
     args = parser.parse_args()
+    expect_warning = None
+    if args.expect_warning:
+        unit, _, text = args.expect_warning.partition("=")
+        expect_warning = (unit, text)
     password = args.password_file.read_text().strip()
     profile = Path(tempfile.mkdtemp(prefix="barestack-verify-chromium-"))
     driver = chromium(profile)
     try:
-        walk(driver, args.base.rstrip("/"), args.user, password, args.module)
+        walk(driver, args.base.rstrip("/"), args.user, password, args.module, expect_warning)
     except (AssertionError, WebDriverException) as error:
         shot = args.shots / "barestack-page-run-failure.png"
         driver.save_screenshot(str(shot))
