@@ -1,8 +1,9 @@
 """The app role's barestack_venvs Ansible module, run by ansible itself against this machine.
 
-It is the one task that builds every venv of a release (DESIGN.md point 3), so its contract is
-tested here without a test machine: check mode changes nothing, a second run reports no change,
-and a new release seeded from the previous one rebuilds only what changed.
+It is the one task that builds every venv of a release (docs/ARCHITECTURE.md, "One task for all
+modules"), so its contract is tested here without a test machine: check mode changes nothing, a
+second run reports no change, and a new release seeded from the previous one rebuilds only what
+changed.
 """
 
 import json

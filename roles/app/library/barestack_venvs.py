@@ -1,9 +1,10 @@
 #!/usr/bin/python
 """Ansible module: one venv per module (and per service) for a release, in one task.
 
-DESIGN.md point 3: a task looped over 400 modules costs 400 round trips, so this module runs the
-venv manager (services/tools/venv_manager.py, shipped in the release) once on the host and
-reports what it created, updated or removed. Check mode runs the manager's --dry-run.
+A task looped over 400 modules costs 400 round trips (docs/ARCHITECTURE.md, "One task for all
+modules"), so this module runs the venv manager (services/tools/venv_manager.py, shipped in the
+release) once on the host and reports what it created, updated or removed. Check mode runs the
+manager's --dry-run.
 """
 
 from __future__ import annotations

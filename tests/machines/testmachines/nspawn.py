@@ -1,9 +1,9 @@
 """Starting, finding and stopping the systemd-nspawn process that runs a machine.
 
 The controller has no systemd as PID 1, so there is no machined/unit to track the container:
-systemd-nspawn runs detached in its own session (--register=no --keep-unit, which DESIGN.md measured
-as required here), its pid goes to a pid file, and liveness is checked against /proc so a stale pid
-reused by another program is never mistaken for the machine.
+systemd-nspawn runs detached in its own session (--register=no --keep-unit, measured as required
+here: docs/ARCHITECTURE.md, "Test machines"), its pid goes to a pid file, and liveness is checked
+against /proc so a stale pid reused by another program is never mistaken for the machine.
 """
 
 import os
