@@ -35,10 +35,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -63,6 +64,7 @@ PREFIXES = {"infrastructure": "infra"}
 DEV_USER = "dev"
 DEV_TOKEN_NAME = "dev"
 READY_TIMEOUT_S = 60.0
+T = TypeVar("T")
 COLORS = ("36", "32", "35", "33", "34", "31")
 
 
@@ -103,6 +105,21 @@ class Output:
         return thread
 
 
+def _start_postgres() -> postgres.PostgresServer:
+    """The test kit's cluster with the backend's migrations applied, as a deployment leaves it."""
+    server = postgres.PostgresServer.start()
+    try:
+        apply_migrations(server.url())
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _result(future: "Future[T]") -> T | None:
+    return None if future.exception() is not None else future.result()
+
+
 @dataclass
 class Child:
     name: str
@@ -135,7 +152,18 @@ class Stack:
                 raise DevError(missing)
         if os.geteuid() != 0:
             raise DevError("make dev needs root: the test kit's PostgreSQL runs as the postgres user")
-        self.venvs.ensure(say=self.output.say)
+        # The venvs (uv, subprocesses) and the stores (initdb, pg_ctl) overlap: a second off a start.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="start") as pool:
+            pg_started = pool.submit(_start_postgres)
+            redis_started = pool.submit(redis_server.RedisServer.start)
+            try:
+                self.venvs.ensure(say=self.output.say)
+            finally:
+                # Whatever did start is recorded, so that stop() stops it even if something failed.
+                self.pg = _result(pg_started)
+                self.redis = _result(redis_started)
+        for future in (pg_started, redis_started):
+            future.result()  # raises what the start raised
         self._check()
         self.base = Path(tempfile.mkdtemp(prefix="barestack-dev-"))
         self.base.chmod(0o711)  # nginx's workers (nobody, when started as root) reach the sockets
@@ -144,10 +172,7 @@ class Stack:
             (socket_dir / name).mkdir(parents=True)
         socket_dir.chmod(0o711)
 
-        self.pg = postgres.PostgresServer.start()
-        apply_migrations(self.pg.url())
-        self._check()
-        self.redis = redis_server.RedisServer.start()
+        assert self.pg is not None and self.redis is not None
         database_url = self.pg.url()
         self.output.say(f"PostgreSQL on 127.0.0.1:{self.pg.port}, Redis on 127.0.0.1:{self.redis.port}")
 

@@ -125,23 +125,42 @@ class DevVenvs:
         return report, completed.returncode, completed.stderr
 
     def ensure(self, only: Sequence[str] = (), say: Say = _stderr) -> dict[str, Any]:
-        """Wheelhouse, uv and venvs up to date; returns the build report. Raises DevError."""
+        """Venvs up to date (wheelhouse and uv too, when a venv must be built). Raises DevError.
+
+        A dry run first: when no venv needs building (the usual case) the wheelhouse is not even
+        looked at, and a refused requirements file is reported before anything is touched.
+        """
         started = time.monotonic()
         version = python_version(self.python)
         wheelhouse = self.wheelhouse(version)
+        build: list[str | Path] = ["build", "--services-dir", self.services, "--venvs-dir", self.venvs]
+        build += ["--mapping", self.mapping, "--wheelhouse", wheelhouse, "--uv", self.uv]
+        build += ["--cache-dir", self.uv_cache, "--python", self.python]
+        for key in only:
+            build += ["--only", key]
+        plan, code, stderr = self._manager(self.python, *build, "--dry-run")
+        if code != 0:
+            raise DevError(f"venv_manager.py build: {_reason(plan, stderr)}", code)
+        if plan.get("created") or plan.get("updated"):
+            self._wheelhouse(version, wheelhouse, say)
+        report = plan
+        if plan.get("changed") or plan.get("mapping_changed"):
+            report, code, stderr = self._manager(self.python, *build)
+            if code != 0:
+                raise DevError(f"venv_manager.py build: {_reason(report, stderr)}", code)
+        built = [*report.get("created", []), *report.get("updated", [])]
+        say(
+            f"venvs: {len(built)} built{' (' + ', '.join(built) + ')' if built else ''}, "
+            f"{report.get('unchanged_count', 0)} unchanged, {len(report.get('removed', []))} removed "
+            f"({time.monotonic() - started:.1f} s)"
+        )
+        return report
+
+    def _wheelhouse(self, version: str, wheelhouse: Path, say: Say) -> None:
+        """The wheels for this machine's python (PyPI only when a requirement set changed), and uv."""
+        arguments = ["--python-version", version, "--platform", PLATFORM, "--uv", controller_uv()]
         report, code, stderr = self._manager(
-            sys.executable,
-            "wheelhouse",
-            "--services-dir",
-            self.services,
-            "--out",
-            wheelhouse,
-            "--python-version",
-            version,
-            "--platform",
-            PLATFORM,
-            "--uv",
-            controller_uv(),
+            sys.executable, "wheelhouse", "--services-dir", self.services, "--out", wheelhouse, *arguments
         )
         if code != 0:
             raise DevError(f"wheelhouse for python {version} failed: {_reason(report, stderr)}", code)
@@ -153,35 +172,6 @@ class DevVenvs:
             )
             if code != 0:
                 raise DevError(f"cannot unpack uv from {wheelhouse}: {_reason(report, stderr)}", code)
-        arguments: list[str | Path] = [
-            "build",
-            "--services-dir",
-            self.services,
-            "--venvs-dir",
-            self.venvs,
-            "--mapping",
-            self.mapping,
-            "--wheelhouse",
-            wheelhouse,
-            "--uv",
-            self.uv,
-            "--cache-dir",
-            self.uv_cache,
-            "--python",
-            self.python,
-        ]
-        for key in only:
-            arguments += ["--only", key]
-        report, code, stderr = self._manager(self.python, *arguments)
-        if code != 0:
-            raise DevError(f"venv_manager.py build: {_reason(report, stderr)}", code)
-        built = [*report.get("created", []), *report.get("updated", [])]
-        say(
-            f"venvs: {len(built)} built{' (' + ', '.join(built) + ')' if built else ''}, "
-            f"{report.get('unchanged_count', 0)} unchanged, {len(report.get('removed', []))} removed "
-            f"({time.monotonic() - started:.1f} s)"
-        )
-        return report
 
 
 def _reason(report: dict[str, Any], stderr: str) -> str:

@@ -93,7 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"new-module: {error}", file=sys.stderr)
         return 2
     key = f"{arguments.service}/{module_dir.name}"
-    print(f"created {module_dir}/app.py and requirements.txt")
+    try:
+        shown = module_dir.relative_to(Path.cwd())
+    except ValueError:
+        shown = module_dir
+    print(f"created {shown}/app.py and requirements.txt")
     print(f"run it: make run-module M={key} ARGS='world'")
     return 0
 
