@@ -27,6 +27,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,14 @@ class Output:
         return thread
 
 
+def _require_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise DevError(f"127.0.0.1:{port} is in use: make dev DEV_PORT=<another port>", 2) from None
+
+
 def _start_postgres() -> postgres.PostgresServer:
     """The test kit's cluster with the backend's migrations applied, as a deployment leaves it."""
     server = postgres.PostgresServer.start()
@@ -152,6 +161,8 @@ class Stack:
                 raise DevError(missing)
         if os.geteuid() != 0:
             raise DevError("make dev needs root: the test kit's PostgreSQL runs as the postgres user")
+        if self.port:
+            _require_free(self.port)  # before anything starts: a clear message, nothing to undo
         # The venvs (uv, subprocesses) and the stores (initdb, pg_ctl) overlap: a second off a start.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="start") as pool:
             pg_started = pool.submit(_start_postgres)

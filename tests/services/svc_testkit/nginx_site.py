@@ -161,7 +161,9 @@ class NginxSite:
         server = cls(process, base, port)
         try:
             wait_for_port(port)
-        except TimeoutError:
+            if process.poll() is not None:  # another server holds the port
+                raise RuntimeError(f"nginx exited with status {process.returncode} (port {port} taken?)")
+        except (TimeoutError, RuntimeError):
             server.stop()
             raise
         return server
