@@ -443,8 +443,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted:
         status = 0
     except (DevError, RuntimeError, OSError, subprocess.CalledProcessError) as error:
-        stack.output.say(f"cannot start: {error}")
-        status = getattr(error, "exit_code", 1)
+        # A Ctrl-C reaches the subprocesses of the start too (the venv manager): not an error then.
+        if not stack.stopping.is_set():
+            stack.output.say(f"cannot start: {error}")
+            status = max(getattr(error, "exit_code", 1), 1)
     finally:
         # Signals during the shutdown itself must not cut it short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
