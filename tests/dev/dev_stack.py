@@ -56,7 +56,7 @@ from svc_testkit.ports import free_port  # noqa: E402
 from svc_testkit.processes import die_with_parent, stop_group  # noqa: E402
 
 WEB_SERVICES = {
-    # name: (wsgi app, log prefix), as roles/app/vars/main.yml's app_web_services
+    # name: wsgi app, as roles/app/vars/main.yml's app_web_services
     "backend": "barestack_backend.wsgi:app",
     "frontend": "barestack_frontend.wsgi:app",
     "infrastructure": "barestack_infrastructure.wsgi:app",
@@ -190,6 +190,7 @@ class Stack:
         password = secrets.token_urlsafe(15)
         accounts = AccountsFixture(self.base / "accounts.json", secrets.token_urlsafe(48))
         write_accounts(accounts.path, [User(DEV_USER, password, operator=True)])
+        accounts.path.chmod(0o600)
         frontend_token = api_tokens.issue_token(
             database_url, api_tokens.FRONTEND_TOKEN_NAME, act_for_users=True
         )
