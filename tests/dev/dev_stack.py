@@ -1,16 +1,18 @@
 """``make dev``: the whole stack on this machine, in the foreground, until Ctrl-C.
 
-What runs, all as children of this process (each in its own process group, each told by the
-kernel to stop if this process dies), logs interleaved on stdout with a prefix:
+What runs, as children of this process in process groups of their own (told by the kernel to
+stop if this process is killed; PostgreSQL excepted, which pg_ctl detaches), logs interleaved on
+stdout with a prefix:
 
 - a throwaway PostgreSQL and Redis from the services' test kit (tests/services/svc_testkit),
   with the backend's migrations applied as a deployment applies them;
 - the backend API, the frontend and the infrastructure dashboard under ``gunicorn --reload``,
   each from its own venv built by the venv manager (``dev_venvs.py``, offline from the local
   wheelhouse), with the environment the app_env role writes on a host;
-- one run worker, which runs modules through the real ``services/tools/run_module.sh`` and the
-  venv mapping, as on a host but with ``BARESTACK_RUN_SANDBOX=none`` (no systemd-run here: modules
-  run as child processes with the worker's allowlisted environment, as this user);
+- one run worker (restarted when its Python changes), which runs modules through the real
+  ``services/tools/run_module.sh`` and the venv mapping, as on a host but with
+  ``BARESTACK_RUN_SANDBOX=none`` (no systemd-run here: modules run as child processes with the
+  worker's allowlisted environment, as this user);
 - Nginx with the nginx role's own site (``svc_testkit/nginx_site.py``) on a loopback port,
   proxying ``/api/``, ``/infra/`` and ``/`` to the gunicorn sockets.
 
@@ -134,6 +136,8 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     log_thread: threading.Thread | None = None
+    # How it was started (name, command, environment, cwd), to start it again.
+    spawn: tuple[str, tuple[str, ...], dict[str, str], Path | None] | None = None
 
 
 @dataclass
@@ -314,7 +318,7 @@ class Stack:
 
     def _spawn(
         self, name: str, command: Sequence[str], environ: dict[str, str], cwd: Path | None = None
-    ) -> None:
+    ) -> Child:
         process = subprocess.Popen(
             list(command),
             cwd=str(cwd or self.services),
@@ -327,7 +331,11 @@ class Stack:
         )
         assert process.stdout is not None
         label = PREFIXES.get(name, name)
-        self.children.append(Child(label, process, self.output.follow(label, process.stdout)))
+        child = Child(
+            label, process, self.output.follow(label, process.stdout), (name, tuple(command), environ, cwd)
+        )
+        self.children.append(child)
+        return child
 
     def _check_children(self) -> None:
         self._check()
@@ -372,17 +380,41 @@ class Stack:
             "  module runs:     BARESTACK_RUN_SANDBOX=none: the worker runs modules through run_module.sh",
             "                   as child processes, as this user, with the network, NOT in the host's",
             "                   systemd-run sandbox (own user, no network, no secrets); services/README.md",
-            "  code reloading:  gunicorn --reload restarts a service's worker when its Python changes;",
-            "                   modules are read afresh on every run; the run worker needs a restart",
+            "  code reloading:  gunicorn --reload restarts a service's worker when its Python changes,",
+            "                   the run worker is restarted likewise; modules are read afresh on every run",
             "  Ctrl-C stops everything.",
         ]
         for line in lines:
             self.output.say(line)
 
     # --- run and stop ----------------------------------------------------------------------------
+    def _worker_sources(self) -> float:
+        """Newest mtime of the Python the worker runs (gunicorn --reload covers the web services)."""
+        roots = (self.services / "backend" / "barestack_backend", self.services / "_lib")
+        return max((path.stat().st_mtime for root in roots for path in root.rglob("*.py")), default=0.0)
+
+    def _restart_worker(self) -> None:
+        """Stop the worker (its current run is handed back) and start it again, from the main thread:
+        the kernel's parent-death signal follows the thread that started a child."""
+        worker = next(child for child in self.children if child.name == "worker")
+        self.output.say("the worker's code changed: restarting the worker")
+        stop_group(worker.process, timeout_s=10)
+        if worker.log_thread is not None:
+            worker.log_thread.join(timeout=2)
+        self.children.remove(worker)
+        assert worker.spawn is not None
+        name, command, environ, cwd = worker.spawn
+        self._spawn(name, command, environ, cwd)
+
     def wait(self) -> int:
         """Until SIGINT/SIGTERM (0) or until a process dies on its own (1)."""
+        sources, checked = self._worker_sources(), time.monotonic()
         while not self.stopping.wait(0.2):
+            if time.monotonic() - checked >= 1.0:
+                latest, checked = self._worker_sources(), time.monotonic()
+                if latest != sources:
+                    sources = latest
+                    self._restart_worker()
             for child in self.children:
                 if child.process.poll() is not None:
                     self.output.say(f"{child.name} exited with status {child.process.returncode}: stopping")

@@ -281,6 +281,11 @@ def test_an_edited_route_shows_after_the_reload(stack: Stack, site: Site) -> Non
         time.sleep(0.2)
     print(f"the edit showed {time.monotonic() - edited:.1f} s after the write")
     assert json.loads(answer[1]) == {"marker": marker}
+    # The file is the backend package's, which the run worker imports too: it restarts as well.
+    while stack.output.count("worker dev-1 consuming stream") < 2:
+        assert time.monotonic() < deadline, f"the worker did not restart:\n{stack.output[-3000:]}"
+        time.sleep(0.2)
+    assert "the worker's code changed: restarting the worker" in stack.output
 
 
 def test_ctrl_c_stops_everything_and_leaves_no_process(stack: Stack, site: Site) -> None:
