@@ -27,6 +27,9 @@ help:
 	@echo "make test-bookworm the default scenario on Debian 12 (not in CI: it would push CI past 45 minutes)"
 	@echo "make drill         restore drill on the demo machine (destroys its data; not in CI)"
 	@echo "make setup         controller packages and the .venv toolchain (demo and test run it)"
+	@echo "make dev           the whole stack on this machine behind a local Nginx, until Ctrl-C (DEV_PORT=8080)"
+	@echo "make run-module M=backend/a-001 ARGS='1.10 1.9'   build or reuse the module's venv and run it"
+	@echo "make new-module SERVICE=backend   scaffold the service's next free module"
 
 setup: apt-packages $(VENV)/.installed
 
@@ -138,3 +141,31 @@ DRILL_INVENTORY ?= inventories/local/hosts.yml
 drill: setup
 	ansible-playbook tests/integration/drill-restore.yml -i $(DRILL_INVENTORY)
 	ansible-playbook tests/integration/drill-failure.yml -i $(DRILL_INVENTORY)
+
+# --- the module authors' loop (issue 18) -------------------------------------------------------
+# make dev: PostgreSQL, Redis, the three services (gunicorn --reload, each from its venv), a run
+# worker and Nginx with the nginx role's site on 127.0.0.1:$(DEV_PORT), in the foreground; Ctrl-C
+# stops all of it. Venvs come from the venv manager, offline from a local wheelhouse (PyPI only
+# when a requirements file changed). Root only (the test kit's PostgreSQL runs as postgres).
+# services/README.md is the module authors' guide.
+DEV_PORT  ?= 8080
+DEV_STATE ?= .cache/dev
+SERVICE   ?= backend
+SCRIPT    ?= app.py
+ARGS      ?=
+DEV_PY    := $(VENV)/bin/python
+
+.PHONY: dev run-module new-module
+
+dev:
+	@[ -x $(DEV_PY) ] || { echo "no $(VENV): run make setup first" >&2; exit 2; }
+	$(DEV_PY) tests/dev/dev_stack.py --port $(DEV_PORT) --state-dir $(DEV_STATE)
+
+# The module's venv is built or reused (only that one), then services/tools/run_module.sh runs it
+# as on a host: cwd = the module folder, PYTHONPATH = its service folder, the module's exit code.
+run-module:
+	@[ -n "$${M:-}" ] || { echo "usage: make run-module M=<service>/<module> [SCRIPT=app.py] [ARGS='...']" >&2; exit 2; }
+	@$(DEV_PY) tests/dev/dev_venvs.py --state-dir $(DEV_STATE) run-module "$$M" "$(SCRIPT)" $(ARGS)
+
+new-module:
+	@$(DEV_PY) tests/dev/new_module.py "$(SERVICE)"

@@ -38,6 +38,9 @@ def _spawn(workdir: Path, port: int, password: str) -> subprocess.Popen[bytes]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own process group: a Ctrl-C at the terminal (make dev) must not stop Redis before the
+        # processes using it; its owner stops it.
+        start_new_session=True,
     )
 
 

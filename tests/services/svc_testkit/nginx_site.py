@@ -1,0 +1,174 @@
+"""The nginx role's own site, rendered locally: Debian's nginx on a free loopback port, temp prefix.
+
+``roles/nginx/templates/barestack-site.conf.j2`` is rendered with Jinja2 from the role's
+``defaults/main.yml`` plus a few local values (listen address and port, this host as the only
+app host, the gunicorn sockets' directory), the way Ansible renders it on a host: routes, prefixes,
+forwarded headers, upstream keepalive, rate limits and security headers are the role's, not a copy.
+The site goes into a minimal ``nginx.conf`` of our own (pid, logs and temp paths under the prefix),
+so nothing needs root (as root, nginx's workers run as ``nobody``: the socket directory must be
+reachable for them, which ``start`` ensures for the directories it creates).
+
+Used by the local dev stack (``make dev``) and available to tests: ``NginxSite.start(socket_dir)``
+proxies to ``<socket_dir>/<service>/gunicorn.sock`` for backend, frontend and infrastructure.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import jinja2
+import yaml
+
+from svc_testkit.nginx_server import NGINX
+from svc_testkit.ports import free_port, wait_for_port
+from svc_testkit.processes import die_with_parent, stop_group
+
+REPO = Path(__file__).resolve().parents[3]
+ROLE = REPO / "roles" / "nginx"
+SITE_TEMPLATE = ROLE / "templates" / "barestack-site.conf.j2"
+ROLE_DEFAULTS = ROLE / "defaults" / "main.yml"
+LOCAL_HOST = "localhost"
+MANAGED = "rendered by tests/services/svc_testkit/nginx_site.py from roles/nginx (local use only)"
+
+CONFIG = """\
+worker_processes 1;
+pid {base}/nginx.pid;
+error_log stderr warn;
+daemon off;
+events {{ worker_connections 256; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log {access_log};
+    client_body_temp_path {base}/tmp/body;
+    proxy_temp_path {base}/tmp/proxy;
+    fastcgi_temp_path {base}/tmp/fastcgi;
+    uwsgi_temp_path {base}/tmp/uwsgi;
+    scgi_temp_path {base}/tmp/scgi;
+    include {site};
+}}
+"""
+
+
+def _difference(left: Iterable[Any], right: Iterable[Any]) -> list[Any]:
+    """Ansible's ``difference`` filter (the template uses it; plain Jinja2 has none)."""
+    exclude = list(right)
+    result: list[Any] = []
+    for item in left:
+        if item not in exclude and item not in result:
+            result.append(item)
+    return result
+
+
+def role_defaults() -> dict[str, Any]:
+    with ROLE_DEFAULTS.open(encoding="utf-8") as handle:
+        return dict(yaml.safe_load(handle))
+
+
+def site_variables(listen_port: int, socket_dir: Path, **overrides: Any) -> dict[str, Any]:
+    """The role's defaults with the local values on top.
+
+    Defaults that are Ansible expressions (``{{ groups['app'] ... }}``, facts) cannot be evaluated
+    here; they are dropped unless overridden, and StrictUndefined makes any use of one fail.
+    """
+    local: dict[str, Any] = {
+        "ansible_managed": MANAGED,
+        "inventory_hostname": LOCAL_HOST,
+        "nginx_app_hosts": [LOCAL_HOST],
+        "nginx_app_socket_dir": str(socket_dir),
+        "nginx_listen_address": "127.0.0.1",
+        "nginx_listen_port": listen_port,
+        "nginx_tls": False,
+        "hostvars": {},
+        **overrides,
+    }
+    variables = {
+        name: value
+        for name, value in role_defaults().items()
+        if not (isinstance(value, str) and "{{" in value)
+    }
+    variables.update(local)
+    return variables
+
+
+def render_site(variables: Mapping[str, Any]) -> str:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(SITE_TEMPLATE.parent)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,  # as Ansible's template module renders
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    environment.filters["difference"] = _difference
+    return environment.get_template(SITE_TEMPLATE.name).render(**variables)
+
+
+def missing_binary() -> str | None:
+    return None if Path(NGINX).exists() else f"{NGINX} not found (apt-get install nginx-light)"
+
+
+@dataclass
+class NginxSite:
+    process: subprocess.Popen[bytes]
+    base: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(
+        cls,
+        socket_dir: Path,
+        port: int | None = None,
+        output: int | IO[bytes] | None = subprocess.DEVNULL,
+        access_log: bool = False,
+        **overrides: Any,
+    ) -> "NginxSite":
+        """nginx in the foreground with the role's site; ``output`` takes its stdout and stderr."""
+        base = Path(tempfile.mkdtemp(prefix="barestack-nginx-site-"))
+        (base / "tmp").mkdir()
+        port = port or free_port()
+        site = base / "barestack-site.conf"
+        site.write_text(render_site(site_variables(port, socket_dir, **overrides)), encoding="utf-8")
+        config = base / "nginx.conf"
+        config.write_text(
+            CONFIG.format(base=base, site=site, access_log="/dev/stdout" if access_log else "off"),
+            encoding="utf-8",
+        )
+        if os.geteuid() == 0:
+            # The master drops its workers to nobody, which must reach the temp paths and sockets.
+            base.chmod(0o711)
+        test_command = [NGINX, "-t", "-q", "-p", str(base), "-c", str(config)]
+        check = subprocess.run(test_command, capture_output=True, text=True, check=False)
+        if check.returncode != 0:
+            shutil.rmtree(base, ignore_errors=True)
+            raise RuntimeError(f"nginx rejects the rendered site: {check.stderr.strip()}")
+        process = subprocess.Popen(
+            [NGINX, "-p", str(base), "-c", str(config), "-e", "stderr"],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        server = cls(process, base, port)
+        try:
+            wait_for_port(port)
+            if process.poll() is not None:  # another server holds the port
+                raise RuntimeError(f"nginx exited with status {process.returncode} (port {port} taken?)")
+        except (TimeoutError, RuntimeError):
+            server.stop()
+            raise
+        return server
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGTERM), then SIGKILL to the whole process group if it lingers."""
+        stop_group(self.process, timeout_s=5)
+        shutil.rmtree(self.base, ignore_errors=True)
