@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 14, 34  # room for the value labels (left) and the times (below)
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 26, 34  # room for the unit (above), values (left), times (below)
 TIME_TICK_S = 600  # a time label every 10 minutes
 
 
@@ -130,10 +130,7 @@ def line_chart(
             f'<text x="{LEFT - 6}" y="{y(tick) + 4}" text-anchor="end">{escape(_number(tick))}</text>'
         )
         tick += step
-    parts.append(
-        f'<text class="unit" x="{LEFT - 6}" y="{TOP - 3}" text-anchor="end" '
-        f'transform="rotate(0)">{escape(unit)}</text>'
-    )
+    parts.append(f'<text class="unit" x="4" y="{TOP - 12}" text-anchor="start">{escape(unit)}</text>')
     parts.append("</g>")
     # Time axis: a label at every round 10 minutes (UTC).
     parts.append('<g class="axis x">')
