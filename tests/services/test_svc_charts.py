@@ -18,6 +18,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -90,17 +91,19 @@ def test_p95_and_rate_per_interval_come_from_each_workers_growth() -> None:
         "1-100": histogram(b0_0025=1000, b0_5=20),
         # Restarted under the same name with fewer requests: taken whole, never negative.
         "2-100": histogram(b0_005=5),
-        # New since then (a deploy's new worker): counts from zero.
+        # Started (at 200) after the last reading (at 150): counts from zero.
         "3-200": histogram(b0_0025=15),
+        # Running since 120 but not in the last reading (another worker answered): no base yet.
+        "4-120": histogram(b10_0=500),
     }
-    point = service_point(now, before, 10.0)
+    point = service_point(now, before, 10.0, before_t=150.0)
     assert point is not None
     assert point["requests"] == 40 and point["rate"] == pytest.approx(4.0)
     # Growth: 15 <= 2.5 ms, 5 in (2.5, 5] ms, 20 in (250, 500] ms; rank 38 is the 18th of those 20.
     assert point["p95_ms"] == pytest.approx(250 + 250 * 18 / 20)
     assert service_point(now, None, 10.0) is None, "no earlier reading: no rate to tell"
     assert service_point(now, before, None) is None
-    idle = service_point(before, before, 10.0)
+    idle = service_point(before, before, 10.0, before_t=150.0)
     assert idle == {"requests": 0, "rate": 0.0, "p95_ms": None}
 
 
@@ -178,21 +181,21 @@ def stop_gunicorn(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@pytest.fixture
-def gunicorn_stack(backend_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, object]]:
-    """Backend (3 workers sharing a metrics directory) and dashboard (sampling each second), gunicorn."""
+@pytest.fixture(params=["shared-directory", "per-process"])
+def gunicorn_stack(
+    request: pytest.FixtureRequest, backend_env: dict[str, str], tmp_path: Path
+) -> Iterator[dict[str, Any]]:
+    """The backend (3 workers) under gunicorn, and a way to start the dashboard (sampling each second).
+
+    shared-directory: as systemd runs them (STATE_DIRECTORY set); per-process: as supervisor does.
+    """
     if not GUNICORN.exists():
         pytest.skip(f"{GUNICORN} not found")
     key = f"barestack:test-charts:{uuid.uuid4().hex[:10]}"
+    state = {"STATE_DIRECTORY": str(tmp_path / "state")} if request.param == "shared-directory" else {}
     processes = []
-    try:
-        backend, backend_url = start_gunicorn(
-            "backend",
-            {**backend_env, "STATE_DIRECTORY": str(tmp_path / "state")},
-            3,
-            tmp_path / "backend.log",
-        )
-        processes.append(backend)
+
+    def start_dashboard() -> None:
         infra_env = {
             "BACKEND_URL": backend_url,
             "FRONTEND_URL": f"http://127.0.0.1:{free_port()}",  # not running: a gap, not a failure
@@ -202,19 +205,30 @@ def gunicorn_stack(backend_env: dict[str, str], tmp_path: Path) -> Iterator[dict
             "BARESTACK_SAMPLE_INTERVAL": "1",
             "BARESTACK_METRICS_KEY": key,
         }
-        infra, infra_url = start_gunicorn("infrastructure", infra_env, 2, tmp_path / "infrastructure.log")
+        infra, _ = start_gunicorn("infrastructure", infra_env, 2, tmp_path / "infrastructure.log")
         processes.append(infra)
-        yield {"backend": backend_url, "infrastructure": infra_url, "key": key, "logs": tmp_path}
+
+    try:
+        backend, backend_url = start_gunicorn(
+            "backend", {**backend_env, **state}, 3, tmp_path / "backend.log"
+        )
+        processes.append(backend)
+        yield {
+            "backend": backend_url,
+            "start_dashboard": start_dashboard,
+            "key": key,
+            "state": tmp_path / "state",
+            "mode": request.param,
+        }
     finally:
         for process in processes:
             stop_gunicorn(process)
 
 
-def test_gunicorn_workers_share_their_counts_and_the_dashboard_samples_them(
-    gunicorn_stack: dict[str, object], redis_srv: RedisServer
+def test_gunicorn_workers_are_counted_once_and_the_dashboard_samples_them(
+    gunicorn_stack: dict[str, Any], redis_srv: RedisServer
 ) -> None:
-    backend = str(gunicorn_stack["backend"])
-    state = Path(str(gunicorn_stack["logs"])) / "state" / "request-metrics"
+    backend, shared = gunicorn_stack["backend"], gunicorn_stack["mode"] == "shared-directory"
     # New connections each time: the kernel hands them to whichever worker accepts first.
     for _ in range(60):
         assert fetch(backend + "/health")[0] == 200
@@ -225,33 +239,39 @@ def test_gunicorn_workers_share_their_counts_and_the_dashboard_samples_them(
         assert status == 200
         parsed = parse(text)
         workers_seen |= set(parsed)
-        # Whichever worker answers, the answer holds every worker's requests.
-        assert sum(counts.count for counts in parsed.values()) == 60 + 0, parsed
-    assert len(list(state.glob("*.json"))) >= 2, "more than one worker should have served the 60 requests"
-    assert len(workers_seen) >= 2
+        if shared:
+            # Whichever worker answers, the answer holds every worker's requests.
+            assert len(parsed) == 3 and sum(counts.count for counts in parsed.values()) == 60, parsed
+        else:
+            assert len(parsed) == 1, "without a shared directory a worker answers for itself"
+    if shared:
+        assert len(list((gunicorn_stack["state"] / "request-metrics").glob("*.json"))) == 3
+    assert len(workers_seen) >= 2, "more than one worker should have answered"
 
-    # The dashboard's two workers sample every second; one point per slot, whichever wrote it.
+    # The dashboard starts after those 60 requests: none of them may show up in its points.
+    gunicorn_stack["start_dashboard"]()
     client = redis.Redis.from_url(redis_srv.url, decode_responses=True)
-    key = str(gunicorn_stack["key"])
-    deadline = time.monotonic() + 15
-    backend_requests = 0
+    deadline = time.monotonic() + 20
+    counted = made = 0
     while time.monotonic() < deadline:
         for _ in range(10):
             fetch(backend + "/health")
+            made += 1
         time.sleep(1)
-        points = [json.loads(member) for member in client.zrange(key, 0, -1)]
-        backend_requests = sum((p["services"]["backend"] or {}).get("requests", 0) for p in points)
-        if len(points) >= 4 and backend_requests >= 20:
+        points = [json.loads(member) for member in client.zrange(gunicorn_stack["key"], 0, -1)]
+        counted = sum((p["services"]["backend"] or {}).get("requests", 0) for p in points)
+        if len(points) >= 8 and counted >= 30:
             break
-    assert backend_requests >= 20, points
-    slots = [p["t"] for p in points]
-    assert len(slots) == len(set(slots)), "two workers wrote the same slot"
-    assert all(p["services"]["frontend"] is None for p in points), "the frontend is not running"
-    assert all(
-        p["runs"] == {"outcomes": {"succeeded": 0, "failed": 0, "timeout": 0}, "duration_ms": None}
-        for p in points
-    )
     client.close()
+    assert counted >= 30, points
+    # Never more than were made since: a worker seen for the first time (or by turns, when each
+    # answers for itself) is not counted whole.
+    assert counted <= made, (counted, made)
+    slots = [p["t"] for p in points]
+    assert len(slots) == len(set(slots)), "two dashboard workers wrote the same slot"
+    assert all(p["services"]["frontend"] is None for p in points), "the frontend is not running"
+    no_runs = {"outcomes": {"succeeded": 0, "failed": 0, "timeout": 0}, "duration_ms": None}
+    assert all(p["runs"] == no_runs for p in points)
 
 
 # --- the bounded store ---------------------------------------------------------------------------

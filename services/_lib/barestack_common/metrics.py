@@ -7,13 +7,14 @@ lock per request; nothing is written on the request path.
 
 gunicorn runs several worker processes per service, and a caller of ``/metrics`` reaches one of
 them. So each worker copies its counts every second (only when they changed, and at least once a
-minute to show it lives) into a file of its own in a directory the workers share, and ``/metrics``
-answers with every worker's counts, one series per worker (label ``worker``: pid and start time).
-A reader takes each worker's growth on its own: a worker that restarts is a new series starting at
-zero, never a counter going backwards. The directory is ``BARESTACK_METRICS_DIR``, else
-``$STATE_DIRECTORY/request-metrics`` (systemd sets STATE_DIRECTORY from the unit's
-StateDirectory=); with neither, each process answers for itself alone. Files of workers gone for
-``STALE_AFTER_S`` are deleted.
+minute to show it lives; the first time as it starts) into a file of its own in a directory the
+workers share, and ``/metrics`` answers with every worker's counts, one series per worker (label
+``worker``: pid and start time). A reader takes each worker's growth on its own: a worker that
+restarts is a new series starting at zero, never a counter going backwards. The directory is
+``BARESTACK_METRICS_DIR``, else ``$STATE_DIRECTORY/request-metrics`` (systemd sets STATE_DIRECTORY
+from the unit's StateDirectory=). With neither (supervisor), each process answers for itself
+alone: a reader then sees one worker per call and carries the others' last counts forward. Files
+of workers gone for ``STALE_AFTER_S`` are deleted.
 
 ``/metrics`` is answered before the app sees the request (so the backend's token check, the
 request log and the counts leave it out), and only to direct callers: a request that came through
@@ -90,6 +91,12 @@ class Counts:
         return cls(tuple(int(n) for n in buckets), float(document["sum_s"]))
 
 
+def started_at(worker: str) -> float | None:
+    """When a worker (``<pid>-<unix time>``) started counting; None for a name of another shape."""
+    _, _, started = worker.rpartition("-")
+    return float(started) if started.isdigit() else None
+
+
 def quantile(q: float, counts: Counts) -> float | None:
     """The ``q`` quantile (0 < q < 1) in seconds of the requests ``counts`` holds; None without any.
 
@@ -147,6 +154,10 @@ class RequestMetrics:
         self._sum_s = 0.0
         self._changes = 0
         self._dumper = None
+        if self.directory is not None:
+            # From the start, so a worker shows up (at zero) before its first request is counted.
+            self._dumper = threading.Thread(target=self._dump_loop, name="barestack-metrics", daemon=True)
+            self._dumper.start()
 
     def observe(self, duration_s: float) -> None:
         with self._lock:
@@ -155,9 +166,6 @@ class RequestMetrics:
             self._buckets[bisect.bisect_left(BUCKETS_S, duration_s)] += 1
             self._sum_s += duration_s
             self._changes += 1
-            if self.directory is not None and self._dumper is None:
-                self._dumper = threading.Thread(target=self._dump_loop, name="barestack-metrics", daemon=True)
-                self._dumper.start()
 
     def own(self) -> Counts:
         with self._lock:
@@ -183,20 +191,19 @@ class RequestMetrics:
     def _dump_loop(self) -> None:
         pid, written_changes, written_at = os.getpid(), -1, 0.0
         while pid == os.getpid():
-            time.sleep(DUMP_INTERVAL_S)
             with self._lock:
                 changes = self._changes
                 counts = Counts(tuple(self._buckets), self._sum_s)
-            if changes == written_changes and time.monotonic() - written_at < TOUCH_INTERVAL_S:
-                continue
-            try:
-                self._write(counts)
-                self._remove_stale()
-            except OSError as error:
-                log.warning("cannot write request metrics to %s: %s", self.directory, error.strerror)
-                time.sleep(TOUCH_INTERVAL_S)  # a directory we cannot write: say so once a minute, no more
-                continue
-            written_changes, written_at = changes, time.monotonic()
+            pause = DUMP_INTERVAL_S
+            if changes != written_changes or time.monotonic() - written_at >= TOUCH_INTERVAL_S:
+                try:
+                    self._write(counts)
+                    self._remove_stale()
+                    written_changes, written_at = changes, time.monotonic()
+                except OSError as error:
+                    log.warning("cannot write request metrics to %s: %s", self.directory, error.strerror)
+                    pause = TOUCH_INTERVAL_S  # a directory we cannot write: say so once a minute, no more
+            time.sleep(pause)
 
     def _remove_stale(self) -> None:
         assert self.directory is not None

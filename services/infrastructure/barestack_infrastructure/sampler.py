@@ -30,7 +30,7 @@ from typing import Any
 
 import redis
 from barestack_common import http_client
-from barestack_common.metrics import Counts, parse, quantile
+from barestack_common.metrics import Counts, parse, quantile, started_at
 from barestack_common.redact import redact, secrets_in_url
 
 from barestack_infrastructure.checks.postgres import PostgresProbe
@@ -59,17 +59,27 @@ log = logging.getLogger("barestack_infrastructure.sampler")
 Workers = dict[str, Counts]
 
 
-def service_point(now: Workers | None, before: Workers | None, dt_s: float | None) -> dict[str, Any] | None:
+def service_point(
+    now: Workers | None, before: Workers | None, dt_s: float | None, before_t: float | None = None
+) -> dict[str, Any] | None:
     """Rate and p95 over one interval from two readings of a service's workers; None without both.
 
-    Each worker's growth is taken against its own earlier reading: a worker new since then (a
-    restart, a deploy) counts from zero, a worker gone since then adds nothing.
+    Each worker's growth is taken against its own earlier reading: a worker gone since then adds
+    nothing; a worker new since then (a restart, a deploy: it started after ``before_t``) counts
+    from zero. A worker that was already running at ``before_t`` but not in that reading (a
+    service whose /metrics shows only the worker that answered) has no base yet: it counts from
+    the next reading on (the sampler carries each worker's last reading forward).
     """
     if now is None or before is None or not dt_s:
         return None
     growth = Counts.empty()
     for worker, counts in now.items():
-        growth = growth.plus(counts.minus(before.get(worker)))
+        earlier = before.get(worker)
+        if earlier is None and before_t is not None:
+            started = started_at(worker)
+            if started is None or started < before_t - 1:  # whole seconds: 1 s of slack
+                continue
+        growth = growth.plus(counts.minus(earlier))
     p95 = quantile(0.95, growth)
     return {
         "requests": growth.count,
@@ -79,7 +89,7 @@ def service_point(now: Workers | None, before: Workers | None, dt_s: float | Non
 
 
 def _workers_from_json(document: Any) -> Workers | None:
-    if not isinstance(document, dict):
+    if not isinstance(document, dict) or not document:  # no earlier reading of any worker
         return None
     try:
         return {str(worker): Counts.from_json(counts) for worker, counts in document.items()}
@@ -175,6 +185,23 @@ class Sampler:
                 return document
         return None
 
+    def _carried(
+        self, last: dict[str, Any] | None, readings: dict[str, Workers | None], now: float
+    ) -> dict[str, dict[str, Any]]:
+        """This reading's workers, and the earlier ones not in it (for at most the history)."""
+        services: dict[str, dict[str, Any]] = {}
+        earlier = (last or {}).get("services", {})
+        for name in SERVICES:
+            kept = {
+                worker: entry
+                for worker, entry in (earlier.get(name) or {}).items()
+                if isinstance(entry, dict) and now - float(entry.get("seen", 0)) < self.history_s
+            }
+            for worker, counts in (readings.get(name) or {}).items():
+                kept[worker] = {**counts.to_json(), "seen": now}
+            services[name] = kept
+        return services
+
     def _write(self, now: float, slot: float) -> None:
         readings = self.readings()
         last = self._last()
@@ -185,17 +212,10 @@ class Sampler:
         point: dict[str, Any] = {"t": slot, "dt": dt_s, "services": {}}
         for name in SERVICES:
             point["services"][name] = service_point(
-                readings[name], _workers_from_json(before.get(name)), dt_s
+                readings[name], _workers_from_json(before.get(name)), dt_s, last["t"] if last else None
             )
         point["runs"] = self.runs(last["t"] if dt_s and last else now - self.interval_s, now)
-        raw = {
-            "t": now,
-            "services": {
-                name: {worker: counts.to_json() for worker, counts in workers.items()}
-                for name, workers in readings.items()
-                if workers is not None
-            },
-        }
+        raw = {"t": now, "services": self._carried(last, readings, now)}
         pipe = self.redis.pipeline(transaction=True)
         pipe.zadd(self.key, {json.dumps(point, separators=(",", ":")): slot})
         pipe.zremrangebyscore(self.key, "-inf", f"({now - self.history_s}")
