@@ -133,9 +133,19 @@ def test_backend_and_frontend_count_their_requests_on_metrics(live_backend: str,
         status, text = fetch(url + "/metrics")
         # Seven more; the /metrics calls themselves are not counted.
         assert total_requests(text) == before + 7, url
-    # Through Nginx (which always sets X-Forwarded-For) the counts are not published.
-    status, text = fetch(live_backend + "/metrics", {"X-Forwarded-For": "203.0.113.9"})
-    assert status == 404 and "barestack_http" not in text
+    # Through Nginx (X-Forwarded-For, and X-Real-IP: who called Nginx) from elsewhere: not published.
+    for headers in (
+        {"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"},
+        {"X-Forwarded-For": "127.0.0.1, 203.0.113.9", "X-Real-IP": "203.0.113.9"},
+        {"X-Forwarded-For": "127.0.0.1"},  # a proxy that does not say who called it
+        {"X-Real-IP": "not an address"},
+    ):
+        status, text = fetch(live_backend + "/metrics", headers)
+        assert status == 404 and "barestack_http" not in text, headers
+    # Nginx called from its own host: the dashboard, which reaches the services through Nginx.
+    for caller in ("127.0.0.1", "::1"):
+        status, text = fetch(live_backend + "/metrics", {"X-Forwarded-For": caller, "X-Real-IP": caller})
+        assert status == 200 and "barestack_http_request_duration_seconds_count" in text
     assert fetch(live_backend + "/metrics", method="POST")[0] == 405
     # The backend's token check does not apply to /metrics: the dashboard calls it without one.
     assert fetch(live_backend + "/runs")[0] == 401
@@ -272,6 +282,24 @@ def test_gunicorn_workers_are_counted_once_and_the_dashboard_samples_them(
     assert all(p["services"]["frontend"] is None for p in points), "the frontend is not running"
     no_runs = {"outcomes": {"succeeded": 0, "failed": 0, "timeout": 0}, "duration_ms": None}
     assert all(p["runs"] == no_runs for p in points)
+
+
+def test_metrics_may_be_allowed_to_the_app_hosts_behind_a_remote_nginx(backend_env: dict[str, str]) -> None:
+    from barestack_backend.app import create_app as create_backend
+    from barestack_backend.settings import Settings as BackendSettings
+    from barestack_common import metrics
+    from barestack_common.env import ConfigError
+
+    app = create_backend(BackendSettings.from_env(backend_env))
+    metrics.install(app, environ={"BARESTACK_METRICS_ALLOW_FROM": "10.0.0.5, fd00::5"})
+    client = app.test_client()
+    for caller, status in (("10.0.0.5", 200), ("fd00::5", 200), ("10.0.0.6", 404)):
+        assert (
+            client.get("/metrics", headers={"X-Forwarded-For": caller, "X-Real-IP": caller}).status_code
+            == status
+        )
+    with pytest.raises(ConfigError, match="BARESTACK_METRICS_ALLOW_FROM must be IP addresses"):
+        metrics.install(app, environ={"BARESTACK_METRICS_ALLOW_FROM": "10.0.0.5,app-host"})
 
 
 # --- the bounded store ---------------------------------------------------------------------------

@@ -68,6 +68,10 @@ def drive_traffic(site_url: str) -> None:
     for path in ["/api/health"] * 15 + ["/"] * 5 + ["/infra/health"] * 5:
         with urllib.request.urlopen(site_url + path, timeout=10) as response:
             assert response.status == 200, path
+    # Through nginx from its own host (as the deployed dashboard scrapes them): answered.
+    for path in ("/api/metrics", "/metrics"):
+        with urllib.request.urlopen(site_url + path, timeout=10) as response:
+            assert b"# TYPE barestack_http_request_duration_seconds histogram" in response.read(), path
 
 
 def check_chart_page(driver: WebDriver, site_url: str) -> None:

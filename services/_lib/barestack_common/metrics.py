@@ -17,14 +17,19 @@ alone: a reader then sees one worker per call and carries the others' last count
 of workers gone for ``STALE_AFTER_S`` are deleted.
 
 ``/metrics`` is answered before the app sees the request (so the backend's token check, the
-request log and the counts leave it out), and only to direct callers: a request that came through
-Nginx (which always sets X-Forwarded-For) gets a 404, so the site does not publish it.
+request log and the counts leave it out), and not to the public: a request that came through
+Nginx (it sets X-Forwarded-For, and X-Real-IP to the address it was called from, whatever the
+client sent) is answered only when Nginx was called from its own host (loopback: the dashboard,
+which reaches the services through Nginx) or from an address in ``BARESTACK_METRICS_ALLOW_FROM``
+(comma-separated: the app hosts' addresses when Nginx runs elsewhere); anyone else gets a 404. A
+caller without those headers reached gunicorn directly, from the app's own network.
 
 Standard library only: a WSGI middleware, installed by the app factories.
 """
 
 import bisect
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -36,6 +41,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from barestack_common.env import ConfigError
 
 # Upper bounds in seconds; a last bucket (+Inf) takes everything slower.
 BUCKETS_S: tuple[float, ...] = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -286,13 +293,40 @@ def parse(text: str) -> dict[str, Counts]:
 # --- the WSGI side ------------------------------------------------------------------------------
 
 
+def _allowed_from(environ: Mapping[str, str]) -> frozenset[str]:
+    allowed = set()
+    for raw in environ.get("BARESTACK_METRICS_ALLOW_FROM", "").split(","):
+        if raw.strip():
+            try:
+                allowed.add(str(ipaddress.ip_address(raw.strip())))
+            except ValueError:
+                raise ConfigError(
+                    "environment variable BARESTACK_METRICS_ALLOW_FROM must be IP addresses, comma-separated"
+                ) from None
+    return frozenset(allowed)
+
+
+def _may_read(environ: Mapping[str, Any], allowed: frozenset[str]) -> bool:
+    """A direct caller, or one Nginx says called it from its own host or an allowed address."""
+    if "HTTP_X_FORWARDED_FOR" not in environ and "HTTP_X_REAL_IP" not in environ:
+        return True
+    try:
+        client = ipaddress.ip_address(str(environ.get("HTTP_X_REAL_IP", "")).strip())
+    except ValueError:
+        return False
+    return client.is_loopback or str(client) in allowed
+
+
 class MetricsMiddleware:
     """Times every request of the wrapped app; answers ``GET /metrics`` itself when ``serve`` is set."""
 
-    def __init__(self, app: WsgiApp, metrics: RequestMetrics, serve: bool) -> None:
+    def __init__(
+        self, app: WsgiApp, metrics: RequestMetrics, serve: bool, allowed: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.serve = serve
+        self.allowed = allowed
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self.serve and environ.get("PATH_INFO") == METRICS_PATH:
@@ -304,7 +338,7 @@ class MetricsMiddleware:
             self.metrics.observe(time.perf_counter() - started)
 
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
-        if "HTTP_X_FORWARDED_FOR" in environ:  # through Nginx: not for the public
+        if not _may_read(environ, self.allowed):  # through Nginx from elsewhere: not for the public
             status, body = "404 NOT FOUND", b"404 Not Found\n"
         elif environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             status, body = "405 METHOD NOT ALLOWED", b"405 Method Not Allowed\n"
@@ -320,12 +354,13 @@ EXTENSION_KEY = "barestack_common.metrics"
 
 
 def install(app: Any, serve: bool = True, environ: Mapping[str, str] | None = None) -> RequestMetrics:
-    """Count ``app``'s (a Flask app's) requests; with ``serve``, answer GET /metrics (direct callers only).
+    """Count ``app``'s (a Flask app's) requests; with ``serve``, answer GET /metrics (not to the public).
 
     The dashboard passes ``serve=False``: its /metrics is its own page (operators only), which
     appends these lines.
     """
-    metrics = RequestMetrics(_directory_from_env(os.environ if environ is None else environ))
-    app.wsgi_app = MetricsMiddleware(app.wsgi_app, metrics, serve)
+    environ = os.environ if environ is None else environ
+    metrics = RequestMetrics(_directory_from_env(environ))
+    app.wsgi_app = MetricsMiddleware(app.wsgi_app, metrics, serve, _allowed_from(environ))
     app.extensions[EXTENSION_KEY] = metrics
     return metrics

@@ -91,7 +91,7 @@ def line_chart(
 ) -> Markup:
     """The chart of ``series`` between the times ``start`` and ``end``, values in ``unit``."""
     title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
-    values = [value for one in series for _, value in one.points if value is not None and start <= _ <= end]
+    values = [value for one in series for t, value in one.points if value is not None and start <= t <= end]
     parts = [
         f'<svg class="chart" id="{escape(chart_id)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'role="img" aria-labelledby="{title_id} {desc_id}" xmlns="http://www.w3.org/2000/svg">',
