@@ -39,6 +39,7 @@ from barestack_infrastructure.settings import Settings
 HISTORY_S = 3600.0
 SERVICES = ("backend", "frontend", "infrastructure")
 OUTCOMES = ("succeeded", "failed", "timeout")
+MAX_WORKERS_KEPT = 64  # per service, in the raw reading kept for the next sample
 # Runs finished since the last sample, by outcome; the row with no status (the grouping set ()) has
 # the durations of all of them. created_at bounds the scan to recent rows (its index); a run waits
 # in the queue and runs far less than a day.
@@ -199,7 +200,9 @@ class Sampler:
             }
             for worker, counts in (readings.get(name) or {}).items():
                 kept[worker] = {**counts.to_json(), "seen": now}
-            services[name] = kept
+            # Bounded even when a crash loop makes a new worker every few seconds: the latest seen.
+            latest = sorted(kept.items(), key=lambda item: float(item[1].get("seen", 0)), reverse=True)
+            services[name] = dict(latest[:MAX_WORKERS_KEPT])
         return services
 
     def _write(self, now: float, slot: float) -> None:
