@@ -11,5 +11,6 @@ and so only run where Flask already is.
 - ``http_client``: service-to-service HTTP over TCP or a unix socket.
 - ``log_setup``: a service package's logger writing journald-ready lines to stderr.
 - ``request_log``: one log line per request of a Flask app.
+- ``metrics``: request counts and a duration histogram per worker, on ``GET /metrics``.
 - ``auth``: the login session the frontend and the dashboard share (accounts file, cookie, CSRF).
 """

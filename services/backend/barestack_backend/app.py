@@ -1,6 +1,6 @@
 """The backend API's app factory (gunicorn: ``barestack_backend.wsgi:app``)."""
 
-from barestack_common import request_log
+from barestack_common import metrics, request_log
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -28,4 +28,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(modules.blueprint)
     app.register_blueprint(runs.blueprint)
+    metrics.install(app)  # outermost: times whole requests; answers /metrics before the token check
     return app

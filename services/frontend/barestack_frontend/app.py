@@ -2,7 +2,7 @@
 
 import logging
 
-from barestack_common import auth, request_log
+from barestack_common import auth, metrics, request_log
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -32,4 +32,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(login.blueprint)
     app.register_blueprint(health.blueprint)
+    metrics.install(app)  # outermost: times whole requests; answers /metrics to direct callers
     return app

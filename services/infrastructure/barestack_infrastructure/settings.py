@@ -14,6 +14,10 @@ DEFAULT_CHECK_TIMEOUT_S = 2.0
 DEFAULT_RUNS_STREAM = "barestack:runs"
 # Seconds a snapshot is served before a request starts a background refresh.
 DEFAULT_COLLECT_INTERVAL_S = 2.0
+# The charts' resolution: seconds between two samples of the services' /metrics and the runs table.
+DEFAULT_SAMPLE_INTERVAL_S = 10.0
+# The Redis sorted set holding the charts' last hour (and, beside it, <key>:last and <key>:slot:*).
+DEFAULT_METRICS_KEY = "barestack:infra:samples"
 
 
 def _units(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -28,6 +32,25 @@ def _units(environ: Mapping[str, str]) -> tuple[str, ...]:
     return units
 
 
+def _sample_interval(environ: Mapping[str, str]) -> float:
+    value = env.positive_number(environ, "BARESTACK_SAMPLE_INTERVAL", DEFAULT_SAMPLE_INTERVAL_S)
+    # Between 1 s (a write a second is plenty) and 5 min (an hour of fewer than 12 points says little).
+    if not 1 <= value <= 300:
+        raise env.ConfigError(
+            "environment variable BARESTACK_SAMPLE_INTERVAL must be between 1 and 300 seconds"
+        )
+    return value
+
+
+def _metrics_key(environ: Mapping[str, str]) -> str:
+    key = env.optional(environ, "BARESTACK_METRICS_KEY", DEFAULT_METRICS_KEY)
+    if not all(c.isalnum() or c in ":_-." for c in key):
+        raise env.ConfigError(
+            "environment variable BARESTACK_METRICS_KEY may hold letters, digits and : _ - . only"
+        )
+    return key
+
+
 @dataclass(frozen=True)
 class Settings:
     backend_url: str
@@ -40,6 +63,8 @@ class Settings:
     check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S
     runs_stream: str = DEFAULT_RUNS_STREAM
     collect_interval_s: float = DEFAULT_COLLECT_INTERVAL_S
+    sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S
+    metrics_key: str = DEFAULT_METRICS_KEY
     # Who may see the page and /metrics: operators of the accounts file, by the frontend's login cookie.
     auth: AuthSettings = field(default_factory=AuthSettings)
 
@@ -80,5 +105,7 @@ class Settings:
             collect_interval_s=env.positive_number(
                 environ, "BARESTACK_COLLECT_INTERVAL", DEFAULT_COLLECT_INTERVAL_S
             ),
+            sample_interval_s=_sample_interval(environ),
+            metrics_key=_metrics_key(environ),
             auth=AuthSettings.from_env(environ),
         )

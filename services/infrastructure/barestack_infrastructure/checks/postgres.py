@@ -1,5 +1,7 @@
 """PostgreSQL: ``SELECT 1`` within the check timeout, on a session kept between collections.
 
+The chart sampler reads the runs table on the same session (``fetch``), under the same timeout.
+
 Keeping the session spares the server a fork and a SCRAM exchange every few seconds. A kept
 session the server has hung up on (restart, terminate) has something to read while idle: it is
 replaced by a new one, so a restarted PostgreSQL shows as up again at the next collection.
@@ -7,6 +9,7 @@ replaced by a new one, so a restarted PostgreSQL shows as up again at the next c
 
 import select
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg2
@@ -61,3 +64,16 @@ class PostgresProbe:
                 raise
             version = conn.server_version  # e.g. 150014
             return True, "up", {"server_version": f"{version // 10000}.{version % 10000}"}
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one read-only statement on the kept session; a failure drops the session."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(sql, params)
+                    return list(cur.fetchall())
+            except psycopg2.Error:
+                conn.close()
+                self._conn = None
+                raise

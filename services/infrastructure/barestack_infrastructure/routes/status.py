@@ -3,6 +3,7 @@
 The page and /metrics are for logged-in operators; /health answers anyone (deploy gates, local checks).
 """
 
+from barestack_common import metrics as request_metrics
 from flask import Blueprint, Response, current_app, jsonify, render_template
 
 from barestack_infrastructure import metrics
@@ -37,4 +38,6 @@ def health() -> tuple[Response, int]:
 @blueprint.get("/metrics")
 @operator_required("text")
 def prometheus_metrics() -> Response:
-    return Response(metrics.render(snapshot()), content_type=metrics.CONTENT_TYPE)
+    own: request_metrics.RequestMetrics = current_app.extensions[request_metrics.EXTENSION_KEY]
+    text = metrics.render(snapshot()) + request_metrics.render(own.workers())
+    return Response(text, content_type=metrics.CONTENT_TYPE)
