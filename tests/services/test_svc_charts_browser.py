@@ -21,8 +21,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from svc_testkit.accounts import OPERATOR
 from svc_testkit.browser import Browser, missing_browser
 from svc_testkit.live_server import serve
-from svc_testkit.nginx_proxy import NginxProxy
 from svc_testkit.nginx_server import missing_binary as missing_nginx
+from svc_testkit.nginx_site import NginxSite
 
 SCREENS = Path("/tmp/barestack-screens")
 CHARTS = ("chart-request-rate", "chart-latency-p95", "chart-runs", "chart-run-durations")
@@ -49,7 +49,7 @@ def site(live_backend: str, live_frontend: str, infra_env: dict[str, str]) -> It
     }
     app = create_app(Settings.from_env(env), start_sampler=True)
     dashboard = serve(app)
-    proxy = NginxProxy.start(live_frontend, dashboard.url, live_backend)
+    proxy = NginxSite.over_tcp(live_backend, live_frontend, dashboard.url)
     yield proxy.url, app.extensions[EXTENSION_KEY]
     proxy.stop()
     dashboard.stop()

@@ -26,8 +26,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from svc_testkit.accounts import OPERATOR, PERSON, User
 from svc_testkit.browser import Browser, missing_browser
 from svc_testkit.live_server import serve
-from svc_testkit.nginx_proxy import NginxProxy
 from svc_testkit.nginx_server import missing_binary as missing_nginx
+from svc_testkit.nginx_site import NginxSite
 from svc_testkit.ports import free_port
 
 SCREENS = Path("/tmp/barestack-screens")
@@ -66,7 +66,7 @@ def site(live_backend: str, live_frontend: str, infra_env: dict[str, str]) -> It
     if missing:
         pytest.skip(missing)
     dashboard = serve(create_dashboard(DashboardSettings.from_env(infra_env)))
-    proxy = NginxProxy.start(live_frontend, dashboard.url, live_backend)
+    proxy = NginxSite.over_tcp(live_backend, live_frontend, dashboard.url)
     yield proxy.url
     proxy.stop()
     dashboard.stop()

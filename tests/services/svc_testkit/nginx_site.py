@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import jinja2
 import yaml
@@ -167,6 +168,30 @@ class NginxSite:
             server.stop()
             raise
         return server
+
+    @classmethod
+    def over_tcp(cls, backend_url: str, frontend_url: str, infrastructure_url: str) -> "NginxSite":
+        """The role's site for services listening on loopback TCP ports (the test kit's live servers).
+
+        Rendered as the role renders it for app hosts other than the web host: one upstream server per
+        service at the app host's private address (here 127.0.0.1) and its port.
+        """
+        ports = {
+            service: urlsplit(url).port
+            for service, url in (
+                ("backend", backend_url),
+                ("frontend", frontend_url),
+                ("infrastructure", infrastructure_url),
+            )
+        }
+        if None in ports.values():
+            raise ValueError(f"every service URL needs an explicit port: {ports}")
+        return cls.start(
+            Path("/nonexistent"),
+            nginx_app_hosts=["app"],
+            hostvars={"app": {"barestack_private_address": "127.0.0.1"}},
+            nginx_app_tcp_ports=ports,
+        )
 
     def stop(self) -> None:
         """Fast shutdown (SIGTERM), then SIGKILL to the whole process group if it lingers."""
