@@ -19,7 +19,9 @@ for service_dir in ("backend", "frontend", "infrastructure", "_lib"):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from svc_testkit import accounts, api_tokens, module_tree, nginx_server, postgres, redis_server  # noqa: E402
+from svc_testkit.browser import SCREENS, Browser, missing_browser  # noqa: E402
 from svc_testkit.migrations import apply_migrations  # noqa: E402
 
 
@@ -169,3 +171,15 @@ def infra_env(
         "BARESTACK_ACCOUNTS_FILE": auth_env["BARESTACK_ACCOUNTS_FILE"],
         "SECRET_KEY": auth_env["SECRET_KEY"],
     }
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    """One headless chromium per test module, behind the nginx role's site (skips without either)."""
+    missing = missing_browser() or nginx_server.missing_binary()
+    if missing:
+        pytest.skip(missing)
+    SCREENS.mkdir(exist_ok=True)
+    session = Browser()
+    yield session.driver
+    session.quit()

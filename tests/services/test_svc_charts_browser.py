@@ -8,7 +8,6 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from barestack_infrastructure.app import create_app
@@ -19,24 +18,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from svc_testkit.accounts import OPERATOR
-from svc_testkit.browser import Browser, missing_browser
+from svc_testkit.browser import SCREENS
 from svc_testkit.live_server import serve
-from svc_testkit.nginx_server import missing_binary as missing_nginx
 from svc_testkit.nginx_site import NginxSite
 
-SCREENS = Path("/tmp/barestack-screens")
 CHARTS = ("chart-request-rate", "chart-latency-p95", "chart-runs", "chart-run-durations")
-
-
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    missing = missing_browser() or missing_nginx()
-    if missing:
-        pytest.skip(missing)
-    SCREENS.mkdir(exist_ok=True)
-    session = Browser()
-    yield session.driver
-    session.quit()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ frontend and the same cookie opens the dashboard. One screenshot of each page go
 import dataclasses
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from barestack_backend.worker import build_worker
@@ -24,24 +23,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from svc_testkit.accounts import OPERATOR, PERSON, User
-from svc_testkit.browser import Browser, missing_browser
+from svc_testkit.browser import SCREENS
 from svc_testkit.live_server import serve
 from svc_testkit.nginx_server import missing_binary as missing_nginx
 from svc_testkit.nginx_site import NginxSite
 from svc_testkit.ports import free_port
-
-SCREENS = Path("/tmp/barestack-screens")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    missing = missing_browser()
-    if missing:
-        pytest.skip(missing)
-    SCREENS.mkdir(exist_ok=True)
-    session = Browser()
-    yield session.driver
-    session.quit()
 
 
 @pytest.fixture

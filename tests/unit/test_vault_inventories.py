@@ -27,17 +27,18 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300, check=False)
+
+
 def _make_vault(project: Path, environment: str) -> subprocess.CompletedProcess[str]:
     # -o setup: the copy shares this checkout's venv; setup (apt, pip) is not what is under test.
-    return subprocess.run(
-        ["make", "-s", "-o", "setup", "vault", f"ENV={environment}"],
-        cwd=project,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return _run(["make", "-s", "-o", "setup", "vault", f"ENV={environment}"], project)
+
+
+def _validate(hosts: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    playbook = ROOT / "playbooks" / "validate.yml"
+    return _run(["ansible-playbook", "-i", str(hosts), str(playbook), *extra], ROOT)
 
 
 @pytest.mark.parametrize("environment", ["staging", "production"])
@@ -73,34 +74,11 @@ def test_make_vault_gives_the_inventory_every_secret(tmp_path: Path, environment
     }
     local_hosts = hosts.with_name("hosts-local.yml")
     local_hosts.write_text(yaml.safe_dump(local), encoding="utf-8")
-    validated = subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            str(local_hosts),
-            str(ROOT / "playbooks" / "validate.yml"),
-            "--vault-password-file",
-            str(password_file),
-        ],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    validated = _validate(local_hosts, "--vault-password-file", str(password_file))
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert "failed=0" in validated.stdout
 
     # Without the vault password the same run stops: the secrets really come from the vault.
-    locked = subprocess.run(
-        ["ansible-playbook", "-i", str(local_hosts), str(ROOT / "playbooks" / "validate.yml")],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    locked = _validate(local_hosts)
     assert locked.returncode != 0
     assert "vault" in (locked.stdout + locked.stderr).lower()

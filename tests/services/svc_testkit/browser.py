@@ -22,6 +22,10 @@ FLAGS = (
 )
 
 
+# Where the browser tests leave their screenshots (also on failure).
+SCREENS = Path("/tmp/barestack-screens")
+
+
 def missing_browser() -> str | None:
     for path in (CHROMIUM, CHROMEDRIVER):
         if not path.exists():
