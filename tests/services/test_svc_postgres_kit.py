@@ -29,8 +29,8 @@ def test_the_highest_complete_major_version_is_chosen(tmp_path: Path) -> None:
 
 
 def test_the_running_server_is_the_version_found(pg_server: PostgresServer) -> None:
-    lib = postgres.PG_LIB
-    installed = sorted(int(d.name) for d in lib.iterdir() if d.name.isdigit() and (d / "bin" / "postgres").is_file())
+    servers = [d for d in postgres.PG_LIB.iterdir() if d.name.isdigit() and (d / "bin/postgres").is_file()]
+    installed = sorted(int(d.name) for d in servers)
     conn = pg_server.admin_connection()
     try:
         with conn.cursor() as cur:
