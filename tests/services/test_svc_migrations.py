@@ -243,6 +243,8 @@ def test_the_command_line_runs_alone_and_reports_as_json(pg_server: PostgresServ
     (directory / "0099-Bad.sql").write_text("SELECT 1;\n", encoding="utf-8")
     status, report, _ = run("--dir", str(directory))
     assert status == 2 and "0099-Bad.sql" in str(report["error"])
+    status, report, _ = run("--dir", str(tmp_path / "missing"))
+    assert status == 2 and str(tmp_path / "missing") in str(report["error"])
 
 
 @pytest.mark.parametrize(

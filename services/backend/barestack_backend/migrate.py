@@ -21,8 +21,8 @@ host's python3 and Debian's python3-psycopg2, without the backend's virtualenv::
 It prints one JSON line, ``{"applied": [...], "pending": [...]}``: the versions applied by this
 run, and those still pending (with ``--check`` nothing is applied and every pending version is
 listed). Exit status 0 on success, 1 when a migration fails (the line then also carries
-``"failed"`` and ``"error"``, and that migration left nothing behind), 2 on bad arguments or a
-badly named migration file. The connection string is never printed.
+``"failed"`` and ``"error"``, and that migration left nothing behind), 2 on bad arguments, a
+badly named migration file or one that cannot be read. The connection string is never printed.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no connection string: pass one or set DATABASE_URL")
     try:
         result = migrate(dsn, args.dir, schema=args.schema, role=args.role, check=args.check)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # a badly named file, an unreadable directory or file
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return 2
     except MigrationError as exc:
