@@ -87,6 +87,8 @@ lint:
 	ruff check .
 	ruff format --check .
 
+# Ends with the count of skips; a skip whose reason is not in tests/conftest.py's EXPLAINED_SKIPS
+# (why the test cannot run here) fails it.
 unit:
 	pytest $(PYTEST_ARGS)
 

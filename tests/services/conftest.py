@@ -1,8 +1,9 @@
 """Fixtures for the services' tests: real PostgreSQL and Redis, started once per session.
 
-Nothing here is mocked. PostgreSQL 15 and Redis come from Debian's packages and run on free
-loopback ports; the services' packages are imported from services/<name>/ directly, and the
-helpers they share from services/_lib/, as every service process finds them when deployed.
+Nothing here is mocked. PostgreSQL (the highest major version installed) and Redis come from
+Debian's packages and run on free loopback ports; the services' packages are imported from
+services/<name>/ directly, and the helpers they share from services/_lib/, as every service
+process finds them when deployed.
 """
 
 import sys

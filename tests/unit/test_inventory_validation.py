@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 VALID_SECRETS = {
@@ -141,8 +144,53 @@ BAD_VALUES: list[tuple[dict[str, object], str]] = [
 ]
 
 
-def failure_lines(output: str) -> str:
-    return "\n".join(line for line in output.splitlines() if "FAILED!" in line or '"msg"' in line)
+# A message may name a second variable: the same value under the role's own name
+# (app_env_frontend_token is barestack_frontend_api_token), one rule for both (app_api_tokens' tokens
+# and app_frontend_token), or a bound (app_env_max_args_bytes at most app_env_max_body_bytes). Only
+# these may appear beside the bad variable; a message naming any other validated variable fails.
+ALSO_NAMED: dict[str, set[str]] = {
+    "barestack_frontend_api_token": {"app_env_frontend_token"},
+    "app_api_tokens": {"app_frontend_token"},
+    "app_env_max_body_bytes": {"app_env_max_args_bytes"},
+    "app_env_max_args_bytes": {"app_env_max_body_bytes"},
+}
+FAILED = re.compile(r"FAILED! => (\{.*\})\s*$", re.MULTILINE)
+ROLE_PREFIX = re.compile(r"^[a-z_]+: ")
+# A role's check joins its messages with "; ", each starting with the variable it is about.
+NEXT_MESSAGE = re.compile(r"; (?=[a-z][a-z0-9]*_[a-z0-9_]* )")
+
+
+@cache
+def validated_variables() -> frozenset[str]:
+    """Every variable a role validates: its argument_specs options and the subjects of its own checks."""
+    names: set[str] = set()
+    for spec_file in (ROOT / "roles").glob("*/meta/argument_specs.yml"):
+        for entry in yaml.safe_load(spec_file.read_text(encoding="utf-8"))["argument_specs"].values():
+            names.update(entry.get("options", {}))
+    for checks in (ROOT / "roles").glob("*/tasks/validate.yml"):
+        names.update(re.findall(r"\('([a-z][a-z0-9]*_[a-z0-9_]*) ", checks.read_text(encoding="utf-8")))
+    return frozenset(names)
+
+
+def names(text: str, name: str) -> bool:
+    return re.search(rf"(?<![A-Za-z0-9_]){name}(?![A-Za-z0-9_])", text) is not None
+
+
+def named_in(text: str) -> set[str]:
+    return {name for name in validated_variables() if names(text, name)}
+
+
+def problems(output: str) -> list[str]:
+    """The failure's own per-variable messages: argument_specs' errors, or a role check's joined list.
+
+    Not the whole result: an argument_specs failure carries the role's entire spec (every variable).
+    """
+    results = [json.loads(match) for match in FAILED.findall(output)]
+    assert len(results) == 1, f"expected one failed task:\n{output}"
+    result = results[0]
+    if "argument_errors" in result:
+        return list(result["argument_errors"])
+    return NEXT_MESSAGE.split(ROLE_PREFIX.sub("", result["msg"]))
 
 
 @pytest.mark.parametrize(("bad_vars", "named"), BAD_VALUES)
@@ -150,8 +198,14 @@ def test_bad_value_stops_the_play_naming_it(tmp_path: Path, bad_vars: dict[str, 
     result = run_validation(tmp_path, bad_vars)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    # The failure itself names the variable, not only some other line of the output.
-    assert named in failure_lines(output), output
+    # Each message of the failure is about the bad variable: it names it, and no other variable
+    # (some other line of the output, or a message listing every variable, does not count).
+    lines = problems(output)
+    assert lines, output
+    for line in lines:
+        assert names(line, named), f"{line!r} does not name {named}"
+        others = named_in(line) - {named} - ALSO_NAMED.get(named, set())
+        assert not others, f"{line!r} names {sorted(others)} besides {named}"
     # Secrets are checked, never echoed, even when they are the bad value.
     assert "zq-tiny-secret" not in output
     assert "zq-tiny-sec" not in output

@@ -93,7 +93,7 @@ def built_samples(
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    """A real PostgreSQL 15 with the backend's migrations applied (shared test kit)."""
+    """A real PostgreSQL (highest version installed) with the backend's migrations applied (test kit)."""
     from svc_testkit import postgres
     from svc_testkit.migrations import apply_migrations
 

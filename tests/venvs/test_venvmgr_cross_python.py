@@ -12,6 +12,12 @@ from pathlib import Path
 import pytest
 from venvmgr_testkit import REPO, copy_sample_modules, make_layout, run_manager
 
+# Debian ships one CPython per release (3.11 on 12, 3.13 on 13), so a stock controller has no other.
+ONE_PYTHON = (
+    "cannot run here: one CPython minor version on this controller (Debian ships one per release); "
+    "install another python3.X (3.12-3.15, or under ~/.pyenv) to run it"
+)
+
 
 def other_python() -> tuple[str, str] | None:
     """(path, X.Y.Z) of an installed CPython whose minor version differs from the controller's."""
@@ -34,7 +40,7 @@ def other_python() -> tuple[str, str] | None:
 def target() -> tuple[str, str]:
     found = other_python()
     if found is None:
-        pytest.skip("no CPython other than the controller's (3.12+) is installed")
+        pytest.skip(ONE_PYTHON)
     return found
 
 

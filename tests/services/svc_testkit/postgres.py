@@ -1,4 +1,7 @@
-"""A throwaway PostgreSQL 15 cluster from Debian's binaries, on a free loopback port.
+"""A throwaway PostgreSQL cluster from Debian's binaries, on a free loopback port.
+
+The binaries are the highest major version installed under /usr/lib/postgresql (Debian's layout):
+15 on a Debian 12 controller, 17 on Debian 13, as the ``postgresql`` package brings.
 
 PostgreSQL refuses to run as root, so the cluster belongs to the ``postgres`` system user and
 lives in a private directory under /tmp (pytest's own tmp dirs are not reachable for that user).
@@ -18,17 +21,36 @@ from psycopg2 import sql
 
 from svc_testkit.ports import free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_LIB = Path("/usr/lib/postgresql")
+BINARIES = ("initdb", "pg_ctl", "postgres")
 SYSTEM_USER = "postgres"
 
 
+def find_bin_dir(lib: Path = PG_LIB) -> Path | None:
+    """``<lib>/<major>/bin`` of the highest major version that has every binary the kit runs."""
+    versions = [d for d in lib.iterdir() if d.name.isdigit()] if lib.is_dir() else []
+    for version in sorted(versions, key=lambda d: int(d.name), reverse=True):
+        if all((version / "bin" / binary).is_file() for binary in BINARIES):
+            return version / "bin"
+    return None
+
+
+PG_BIN = find_bin_dir()
+
+
 def missing_binaries() -> str | None:
-    for binary in ("initdb", "pg_ctl", "postgres"):
-        if not (PG_BIN / binary).exists():
-            return f"PostgreSQL 15 binaries not found in {PG_BIN} (apt-get install postgresql)"
+    if PG_BIN is None:
+        found = ", ".join(BINARIES)
+        return f"no PostgreSQL server binaries ({found}) in {PG_LIB}/*/bin (apt-get install postgresql)"
     if shutil.which("runuser") is None:
         return "runuser not found (util-linux)"
     return None
+
+
+def bin_dir() -> Path:
+    if PG_BIN is None:
+        raise RuntimeError(missing_binaries())
+    return PG_BIN
 
 
 def _as_postgres(*command: str) -> None:
@@ -83,7 +105,7 @@ class PostgresServer:
         os.chmod(base, 0o700)
         server = cls(base, free_port(), "barestack_app", secrets.token_urlsafe(18), "barestack")
         _as_postgres(
-            str(PG_BIN / "initdb"),
+            str(bin_dir() / "initdb"),
             "-D",
             str(server.data_dir),
             "-U",
@@ -120,7 +142,7 @@ class PostgresServer:
             ]
         )
         _as_postgres(
-            str(PG_BIN / "pg_ctl"),
+            str(bin_dir() / "pg_ctl"),
             "-D",
             str(self.data_dir),
             "-l",
@@ -133,10 +155,10 @@ class PostgresServer:
 
     def halt(self) -> None:
         """Stop the server as an outage would (sessions ended), keeping its data for ``resume``."""
-        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+        _as_postgres(str(bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         try:
-            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "stop")
+            _as_postgres(str(bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.base, ignore_errors=True)

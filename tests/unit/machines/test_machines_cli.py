@@ -91,7 +91,7 @@ def test_bad_subnet_setting_is_refused(tmp_path: Path) -> None:
 
 def test_destroying_an_unknown_machine_succeeds_with_a_note(tmp_path: Path) -> None:
     if os.geteuid() != 0:
-        pytest.skip("destroy needs root")
+        pytest.skip("cannot run here: needs root (make test runs as root): destroy")
     result = run_tool("destroy", "ghost", state_dir=tmp_path)
     assert result.returncode == 0
     assert "no machine ghost: nothing to do" in result.stderr
@@ -99,7 +99,7 @@ def test_destroying_an_unknown_machine_succeeds_with_a_note(tmp_path: Path) -> N
 
 def test_list_of_an_empty_state_dir(tmp_path: Path) -> None:
     if os.geteuid() != 0:
-        pytest.skip("list needs root")
+        pytest.skip("cannot run here: needs root (make test runs as root): list")
     result = run_tool("list", "--json", state_dir=tmp_path)
     assert result.returncode == 0
     assert result.stdout.strip() == "[]"
@@ -107,7 +107,7 @@ def test_list_of_an_empty_state_dir(tmp_path: Path) -> None:
 
 def test_shell_on_an_unknown_machine_is_a_clear_error(tmp_path: Path) -> None:
     if os.geteuid() != 0:
-        pytest.skip("shell needs root")
+        pytest.skip("cannot run here: needs root (make test runs as root): shell")
     result = run_tool("shell", "ghost", "--", "true", state_dir=tmp_path)
     assert result.returncode == 2
     assert "no machine ghost" in result.stderr

@@ -25,7 +25,9 @@ REQUIRED = ("debootstrap", "systemd-nspawn", "ip", "nft", "ssh", "nsenter")
 
 pytestmark = [
     pytest.mark.machines,
-    pytest.mark.skipif(os.geteuid() != 0, reason="test machines need root"),
+    pytest.mark.skipif(
+        os.geteuid() != 0, reason="cannot run here: needs root (make test runs as root): test machines"
+    ),
     pytest.mark.skipif(
         any(shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None for tool in REQUIRED),
         reason="needs debootstrap, systemd-container, iproute2, nftables, openssh-client",

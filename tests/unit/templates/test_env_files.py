@@ -29,7 +29,7 @@ SECRETS = {
 @pytest.fixture(scope="module")
 def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if os.geteuid() != 0:
-        pytest.skip("writes root-owned files: run as root (make test does)")
+        pytest.skip("cannot run here: needs root (make test runs as root): writes root-owned files")
     tmp = tmp_path_factory.mktemp("env")
     (tmp / "hosts.json").write_text(
         json.dumps(
