@@ -153,7 +153,7 @@ def test_the_guide_has_examples() -> None:
 
 def test_every_example_runs_and_prints_what_the_guide_says(copy: Path, dev_stack: list[DevStack]) -> None:
     if os.geteuid() != 0:
-        pytest.skip("make dev (and so the guide) needs root")
+        pytest.skip("cannot run here: needs root (make test runs as root): make dev, and so the guide")
     for example in examples(GUIDE.read_text(encoding="utf-8")):
         where = f"README line {example.line} ({example.info})"
         script, environ = example.script, _environ(copy)
