@@ -55,7 +55,7 @@ def dev_reload_probe() -> tuple[Response, int]:
 
 def _missing() -> str | None:
     if os.geteuid() != 0:
-        return "cannot run here: needs root (make test runs as root): the test kit's PostgreSQL runs as postgres"
+        return "cannot run here: needs root (make test runs as root): PostgreSQL runs as postgres"
     return postgres.missing_binaries() or redis_server.missing_binary() or nginx_site.missing_binary()
 
 
