@@ -13,9 +13,8 @@ from venvmgr.wheelhouse import (
     DownloadError,
     ResolveError,
     Wheel,
-    covering_sets,
+    compose,
     parse_lock,
-    resolve_sets,
     set_key,
     wheel_name_and_version,
     wheelhouse_key,
@@ -77,28 +76,20 @@ def test_lock_gives_one_wheel_per_package_the_most_specific_one() -> None:
         )
 
 
-def test_first_wave_names_every_requirement_once_and_the_rest_waits_for_the_cache() -> None:
-    sets = [("a==1",), ("a==1", "b==1"), ("b==1",), ("b==2",), ("a==1", "b==2", "c==1")]
-    first, rest = covering_sets(sets)
-    assert first == [("a==1", "b==2", "c==1"), ("a==1", "b==1")]
-    assert sorted(rest) == [("a==1",), ("b==1",), ("b==2",)]
+def test_a_set_is_the_union_of_its_requirements_closures_only_when_they_agree() -> None:
+    def wheel(filename: str) -> Wheel:
+        return Wheel(filename, f"https://example.org/{filename}", SHA, 1)
 
-    calls: list[tuple[tuple[str, ...], bool]] = []
-
-    def resolve(requirements: tuple[str, ...], offline: bool) -> list[Wheel]:
-        calls.append((requirements, offline))
-        if requirements == ("b==2",) and offline:
-            raise ResolveError("not in the cache")  # falls back to the index
-        if requirements == ("a==1",):
-            raise ResolveError("no such version")
-        return []
-
-    outcomes = resolve_sets(resolve, sets, jobs=1)
-    assert set(outcomes) == set(sets)
-    assert isinstance(outcomes[("a==1",)], ResolveError)
-    assert [call for call in calls if call[0] in first] == [(requirements, False) for requirements in first]
-    assert (("b==1",), True) in calls and (("b==1",), False) not in calls
-    assert (("b==2",), True) in calls and (("b==2",), False) in calls
+    dateutil = [
+        wheel("python_dateutil-2.9.0.post0-py2.py3-none-any.whl"),
+        wheel("six-1.17.0-py2.py3-none-any.whl"),
+    ]
+    six_new, six_old = [wheel("six-1.17.0-py2.py3-none-any.whl")], [wheel("six-1.16.0-py2.py3-none-any.whl")]
+    packaging = [wheel("packaging-24.2-py3-none-any.whl")]
+    assert compose([dateutil, six_new, packaging]) == sorted(
+        [*dateutil, *packaging], key=lambda wheel: wheel.filename
+    )
+    assert compose([dateutil, six_old]) is None  # six at two versions: uv must resolve the set
 
 
 def test_set_key_covers_the_set_and_the_target() -> None:
@@ -252,3 +243,42 @@ def test_extract_uv_is_idempotent_and_gives_a_working_uv(wheelhouse: Path, uv_bi
     version = subprocess.run([str(uv_binary), "--version"], capture_output=True, text=True, check=True).stdout
     assert version.startswith(f"uv {stamp['uv_version']}")
     assert uv_binary.stat().st_mode & 0o777 == 0o755
+
+
+def test_sets_are_composed_from_their_requirements_unless_they_conflict(tmp_path: Path) -> None:
+    """Real uv and PyPI: a set of requirements seen alone costs no uv call, unless closures clash."""
+    services = tmp_path / "services"
+    write_module(services, "backend/a-001", ["six==1.17.0"])
+    write_module(services, "backend/a-002", ["packaging==24.2"])
+    write_module(services, "backend/a-003", ["packaging==24.2", "six==1.17.0"])
+    # python-dateutil alone resolves six to its newest release; pinned with six 1.16.0 it cannot
+    # be the union of the two closures, so uv resolves it.
+    write_module(services, "backend/a-004", ["python-dateutil==2.9.0.post0", "six==1.16.0"])
+    out = tmp_path / "wheelhouse"
+    report, exit_code, stderr = run_manager(
+        "wheelhouse", "--services-dir", services, "--out", out, "--python-version", "3.13.5",
+        "--cache-dir", tmp_path / "uv-cache", python=sys.executable,
+    )  # fmt: skip
+    assert exit_code == 0, stderr
+    assert report["requirement_sets"] == 4 and report["resolved_sets"] == 4
+    # a-003 is composed. a-004 is too if python-dateutil alone was answered from a cache holding
+    # six 1.16.0 only (offline answers pick among what the run fetched), else uv resolves it:
+    # either way its wheels are a valid resolution, checked below.
+    assert report["composed_sets"] in (1, 2)
+    # Each requirement alone (six 1.17.0, six 1.16.0, packaging, python-dateutil, uv), one batch
+    # warming the cache, maybe a-004, and a few calls that the cache could not answer offline.
+    assert 6 <= report["uv_calls"] <= 12
+    stamp = json.loads((out / STAMP_FILENAME).read_text())
+    by_set = {tuple(entry["requirements"]): entry["wheels"] for entry in stamp["sets"].values()}
+    conflicting = {
+        wheel_name_and_version(wheel["filename"])
+        for wheel in by_set[("python-dateutil==2.9.0.post0", "six==1.16.0")]
+    }
+    assert conflicting == {("python-dateutil", "2.9.0.post0"), ("six", "1.16.0")}
+    composed = {
+        wheel_name_and_version(wheel["filename"]) for wheel in by_set[("packaging==24.2", "six==1.17.0")]
+    }
+    assert composed == {("packaging", "24.2"), ("six", "1.17.0")}
+    assert {("six", "1.16.0"), ("six", "1.17.0")} <= {
+        wheel_name_and_version(name) for name in report["wheels"]
+    }

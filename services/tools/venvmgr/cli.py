@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     wheelhouse.add_argument("--python-version", required=True, help="target Python, 3.Y or better 3.Y.Z")
     wheelhouse.add_argument("--platform", default="x86_64-manylinux_2_28", help="target as uv spells it")
     wheelhouse.add_argument("--uv", help="uv binary used to resolve (default: uv on PATH)")
-    wheelhouse.add_argument("--jobs", type=_positive_int, default=16, help="parallel uv resolutions")
+    wheelhouse.add_argument("--jobs", type=_positive_int, default=8, help="parallel uv resolutions")
     wheelhouse.add_argument(
         "--cache-dir", type=Path, help="uv cache shared by the resolutions (default: uv's own cache)"
     )

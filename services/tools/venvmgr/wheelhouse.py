@@ -47,6 +47,7 @@ DOWNLOAD_TIMEOUT_SECONDS = 120
 DOWNLOAD_ATTEMPTS = 3
 DOWNLOAD_JOBS = 16
 _UV_VERSION_RE = re.compile(r"^uv (\d+\.\d+\.\d+)\b")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _WHEEL_FILENAME_RE = re.compile(r"^[A-Za-z0-9._]+-[A-Za-z0-9._+!]+(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
 
@@ -247,55 +248,128 @@ def resolve_set(
     return parse_lock(completed.stdout, target)
 
 
-def covering_sets(sets: Iterable[tuple[str, ...]]) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
-    """Split sets into a first wave naming every distinct requirement at least once, and the rest.
+def compose(parts: Sequence[list[Wheel]]) -> list[Wheel] | None:
+    """The union of the closures of a set's requirements, each resolved alone, if they agree.
 
-    Greedy, largest sets first: with 600 sets of 1-3 pins over ~90 distinct pins the first wave
-    is ~50 sets.
+    If no package appears at two versions, the union is a valid resolution of the whole set:
+    every requirement of every package in it is met by the very versions that met it alone, and
+    each of the set's requirements is in its own closure. Otherwise (None) uv resolves the set.
     """
-    first: list[tuple[str, ...]] = []
-    rest: list[tuple[str, ...]] = []
-    covered: set[str] = set()
-    for requirements in sorted(sets, key=lambda requirements: (-len(requirements), requirements)):
-        if set(requirements) - covered:
-            first.append(requirements)
-            covered.update(requirements)
+    union: dict[str, Wheel] = {}
+    versions: dict[str, str] = {}
+    for wheels in parts:
+        for wheel in wheels:
+            name, version = wheel.name_and_version
+            if versions.setdefault(name, version) != version:
+                return None
+            union[wheel.filename] = wheel
+    return [union[filename] for filename in sorted(union)]
+
+
+def warm_up_batches(singles: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Lone requirements grouped into batches holding at most one requirement of each package."""
+    batches: list[list[str]] = []
+    for (requirement,) in sorted(singles):
+        package = _package(requirement)
+        for batch in batches:
+            if all(_package(other) != package for other in batch):
+                batch.append(requirement)
+                break
         else:
-            rest.append(requirements)
-    return first, rest
+            batches.append([requirement])
+    return [tuple(batch) for batch in batches if len(batch) > 1]
+
+
+def _package(requirement: str) -> str:
+    name = _NAME_RE.match(requirement)
+    return name[0] if name else requirement
 
 
 Resolver = Callable[[tuple[str, ...], bool], list[Wheel]]
+Outcome = list[Wheel] | ResolveError
+
+
+@dataclass
+class Resolution:
+    """What resolve_sets found: each pending set's outcome, and each lone requirement's."""
+
+    sets: dict[tuple[str, ...], Outcome]
+    singles: dict[tuple[str, ...], list[Wheel]]
+    uv_calls: int = 0
+    composed: int = 0
 
 
 def resolve_sets(
-    resolve: Resolver, pending: Iterable[tuple[str, ...]], jobs: int
-) -> dict[tuple[str, ...], list[Wheel] | ResolveError]:
-    """Every pending set resolved by a pool of ``jobs`` uv processes sharing one cache.
+    resolve: Resolver,
+    pending: Iterable[tuple[str, ...]],
+    jobs: int,
+    known: Mapping[tuple[str, ...], list[Wheel]] | None = None,
+    on_resolved: Callable[[tuple[str, ...], list[Wheel]], None] | None = None,
+) -> Resolution:
+    """Resolve every pending set with as few uv calls as possible, in a pool of ``jobs``.
 
-    A uv call that asks the index costs ~5x the CPU of one answered from the cache (TLS, cache
-    revalidation), and nearly all of a tree's sets share their packages. So the first wave (a
-    cover of every distinct requirement) asks the index and fills the cache; every other set is
-    resolved offline from it, in the same run, and asks the index only if the cache falls short.
+    A tree's sets are mostly small combinations of the same few dozen requirements, so first each
+    distinct requirement is resolved alone (``known`` ones from earlier runs are reused). A uv call
+    that asks the index costs ~5x the CPU of one answered from the cache (TLS, revalidation), so
+    a few calls holding all those requirements (one version of a package per call) fill the shared
+    uv cache first, and each lone requirement is then resolved offline from it, asking the index
+    only if the cache falls short. A set of several requirements is the union of their closures
+    when those agree (see compose); only a set whose closures disagree (a shared dependency at two
+    versions) goes to uv, offline first too.
     """
-    first, rest = covering_sets(pending)
+    known = dict(known or {})
+    wanted = set(pending)
+    result = Resolution(sets={}, singles={})
+    lock = threading.Lock()
 
-    def online(requirements: tuple[str, ...]) -> list[Wheel] | ResolveError:
+    def call(requirements: tuple[str, ...], offline: bool) -> Outcome:
+        with lock:
+            result.uv_calls += 1
         try:
-            return resolve(requirements, False)
+            wheels = resolve(requirements, offline)
         except ResolveError as error:
             return error
+        if on_resolved is not None and requirements in wanted:
+            on_resolved(requirements, wheels)
+        return wheels
 
-    def cached_first(requirements: tuple[str, ...]) -> list[Wheel] | ResolveError:
-        try:
-            return resolve(requirements, True)
-        except ResolveError:
-            return online(requirements)
+    def cached_first(requirements: tuple[str, ...]) -> Outcome:
+        outcome = call(requirements, True)
+        return call(requirements, False) if isinstance(outcome, ResolveError) else outcome
 
+    singles = sorted({(requirement,) for requirements in wanted for requirement in requirements})
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        outcomes = dict(zip(first, pool.map(online, first), strict=True))
-        outcomes.update(zip(rest, pool.map(cached_first, rest), strict=True))
-    return outcomes
+        for single in singles:
+            if single in known:
+                result.singles[single] = known[single]
+                if single in wanted:
+                    result.sets[single] = known[single]
+                    if on_resolved is not None:
+                        on_resolved(single, known[single])
+        unknown = [single for single in singles if single not in known]
+        # Warm the cache with few uv calls: every unknown requirement, at most one per package
+        # per call. A batch that does not resolve as a whole still fetched most of what it needs.
+        list(pool.map(lambda batch: call(batch, False), warm_up_batches(unknown)))
+        for single, outcome in zip(unknown, pool.map(cached_first, unknown), strict=True):
+            if not isinstance(outcome, ResolveError):
+                result.singles[single] = outcome
+            if single in wanted:
+                result.sets[single] = outcome
+        left: list[tuple[str, ...]] = []
+        for requirements in sorted(wanted):
+            if requirements in result.sets:
+                continue
+            parts = [result.singles[(one,)] for one in requirements if (one,) in result.singles]
+            composed = compose(parts) if len(parts) == len(requirements) else None
+            if composed is None:
+                left.append(requirements)
+                continue
+            result.sets[requirements] = composed
+            result.composed += 1
+            if on_resolved is not None:
+                on_resolved(requirements, composed)
+        result.sets.update(zip(left, pool.map(cached_first, left), strict=True))
+    return result
 
 
 # --- downloading: each wheel once ------------------------------------------------------------
@@ -460,6 +534,8 @@ def build_wheelhouse(options: WheelhouseOptions) -> tuple[dict[str, Any], int]:
     # The uv wheel for the host is one more set, remembered like the others.
     wanted: dict[tuple[str, ...], list[str]] = {**sets, (f"uv=={version}",): []}
     keys = {requirements: set_key(requirements, target) for requirements in wanted}
+    singles = {(requirement,) for requirements in wanted for requirement in requirements}
+    keys.update({single: set_key(single, target) for single in singles if single not in keys})
     remembered = _remembered_sets(stamp)
     resolved: dict[tuple[str, ...], list[Wheel]] = {
         requirements: remembered[keys[requirements]]
@@ -468,24 +544,28 @@ def build_wheelhouse(options: WheelhouseOptions) -> tuple[dict[str, Any], int]:
     }
     report["reused_sets"] = len([requirements for requirements in resolved if requirements in sets])
     pending = [requirements for requirements in wanted if requirements not in resolved]
+    known = {single: remembered[keys[single]] for single in singles if keys[single] in remembered}
     out.mkdir(parents=True, exist_ok=True)
     downloader = Downloader(out, max(options.jobs, DOWNLOAD_JOBS))
     for wheels in resolved.values():
         downloader.want(wheels)
 
-    def resolve(requirements: tuple[str, ...], offline: bool) -> list[Wheel]:
-        wheels = resolve_set(options.uv, requirements, target, options.cache_dir, offline)
-        downloader.want(wheels)
-        return wheels
-
     started = time.monotonic()
     try:
-        outcomes = resolve_sets(resolve, pending, options.jobs)
+        resolution = resolve_sets(
+            lambda requirements, offline: resolve_set(
+                options.uv, requirements, target, options.cache_dir, offline
+            ),
+            pending,
+            options.jobs,
+            known,
+            lambda _requirements, wheels: downloader.want(wheels),
+        )
     finally:
         report["seconds"] = {"resolve": round(time.monotonic() - started, 2)}
         added, download_errors = downloader.finish()
         report["seconds"]["total_with_downloads"] = round(time.monotonic() - started, 2)
-    for requirements, outcome in outcomes.items():
+    for requirements, outcome in resolution.sets.items():
         if isinstance(outcome, ResolveError):
             modules = sorted(wanted[requirements])
             users = ", ".join(modules) or "the host's venv builds"
@@ -494,7 +574,9 @@ def build_wheelhouse(options: WheelhouseOptions) -> tuple[dict[str, Any], int]:
             )
         else:
             resolved[requirements] = outcome
-    report["resolved_sets"] = len([requirements for requirements in outcomes if requirements in sets])
+    report["resolved_sets"] = len([requirements for requirements in resolution.sets if requirements in sets])
+    report["composed_sets"] = resolution.composed
+    report["uv_calls"] = resolution.uv_calls
 
     needed: dict[str, Wheel] = {}
     for wheels in resolved.values():
@@ -520,7 +602,7 @@ def build_wheelhouse(options: WheelhouseOptions) -> tuple[dict[str, Any], int]:
                 "requirements": list(requirements),
                 "wheels": [wheel.to_json() for wheel in sorted(wheels, key=lambda wheel: wheel.filename)],
             }
-            for requirements, wheels in sorted(resolved.items())
+            for requirements, wheels in sorted({**known, **resolution.singles, **resolved}.items())
         },
     }
     write_if_changed(out / STAMP_FILENAME, json.dumps(new_stamp, indent=2, sort_keys=True) + "\n")
