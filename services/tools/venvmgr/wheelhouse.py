@@ -15,23 +15,26 @@ side. The uv wheel the host builds venvs with is one more set (``uv==<controller
 The host installs only from this folder (``--offline --no-index --find-links``).
 """
 
+import contextlib
 import hashlib
+import http.client
 import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import threading
 import time
 import tomllib
-import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .discovery import discover
 from .errors import VenvManagerError
@@ -375,6 +378,53 @@ def resolve_sets(
 # --- downloading: each wheel once ------------------------------------------------------------
 
 
+_connections = threading.local()
+_context_lock = threading.Lock()
+_contexts: list[ssl.SSLContext] = []
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context for all downloads: loading the CA store per request costs more than the wheel."""
+    with _context_lock:
+        if not _contexts:
+            _contexts.append(ssl.create_default_context())
+        return _contexts[0]
+
+
+@contextlib.contextmanager
+def _get(url: str) -> Iterator[BinaryIO]:
+    """GET ``url``: over a kept-alive HTTPS connection of this thread when no proxy is set, else urllib."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" or urllib.request.getproxies().get("https"):
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
+            yield response
+        return
+    pool: dict[str, http.client.HTTPSConnection] = _connections.__dict__.setdefault("pool", {})
+    connection = pool.get(parts.netloc)
+    if connection is None:
+        connection = http.client.HTTPSConnection(
+            parts.netloc, timeout=DOWNLOAD_TIMEOUT_SECONDS, context=_ssl_context()
+        )
+        pool[parts.netloc] = connection
+    try:
+        connection.request("GET", urllib.parse.urlunsplit(("", "", parts.path, parts.query, "")))
+        response = connection.getresponse()
+        if response.status in (301, 302, 303, 307, 308):
+            response.read()
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as redirected:
+                yield redirected
+            return
+        if response.status != 200:
+            response.read()
+            raise OSError(f"HTTP {response.status} {response.reason}")
+        yield response
+        response.read()  # drained, so the connection serves the next request
+    except (OSError, http.client.HTTPException):
+        connection.close()
+        pool.pop(parts.netloc, None)
+        raise
+
+
 def fetch_wheel(wheel: Wheel, destination: Path) -> None:
     """Download one wheel to ``destination/<filename>``, checked against the lock's sha256."""
     target = destination / wheel.filename
@@ -383,15 +433,12 @@ def fetch_wheel(wheel: Wheel, destination: Path) -> None:
     for _ in range(DOWNLOAD_ATTEMPTS):
         digest = hashlib.sha256()
         try:
-            with (
-                urllib.request.urlopen(wheel.url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response,
-                partial.open("wb") as handle,
-            ):
+            with _get(wheel.url) as response, partial.open("wb") as handle:
                 while chunk := response.read(1 << 20):
                     digest.update(chunk)
                     handle.write(chunk)
-        except (OSError, urllib.error.URLError) as error:
-            last_error = str(error)
+        except (OSError, http.client.HTTPException) as error:
+            last_error = str(error) or type(error).__name__
             continue
         if digest.hexdigest() != wheel.sha256:
             partial.unlink(missing_ok=True)
