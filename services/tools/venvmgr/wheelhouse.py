@@ -280,7 +280,11 @@ def warm_up_batches(singles: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]
                 break
         else:
             batches.append([requirement])
-    return [tuple(batch) for batch in batches if len(batch) > 1]
+    # And every package unpinned: offline answers can only pick versions whose metadata is cached,
+    # so the newest releases of shared dependencies (urllib3 under requests) must be fetched too,
+    # or a dependency would land on an older version some other set happens to pin.
+    names = sorted({_package(requirement) for batch in batches for requirement in batch})
+    return [tuple(batch) for batch in [*batches, names] if len(batch) > 1]
 
 
 def _package(requirement: str) -> str:
