@@ -2,9 +2,11 @@
 
 Cost scales with the distinct packages, not with the requirement sets:
 
-- each distinct requirement set is resolved for the target Python and platform by ``uv pip
-  compile --format pylock.toml``, all sets at once in a pool of uv processes sharing one uv cache;
-  the lock names the exact wheel (URL, size, sha256) of every package, chosen by uv for the target;
+- uv resolves for the target Python and platform (``uv pip compile --format pylock.toml``: the
+  lock names the exact wheel, URL, size and sha256 of every package, chosen by uv for the target),
+  in a pool of uv processes sharing one uv cache: each distinct requirement once, mostly offline
+  after a few batch calls warmed the cache; a set of several requirements is the union of their
+  closures when those agree, and only a set whose closures clash is resolved by uv (resolve_sets);
 - a set's wheels are remembered in the stamp under a hash of the set and the target, so the next
   run resolves only the sets that are new or changed (a changed pin costs that set alone);
 - every distinct wheel is downloaded once, concurrently, and checked against its sha256; wheels
