@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from generate_modules import REQUIREMENT_POOL, generate
+from generate_modules import REALISTIC_POOL, REQUIREMENT_POOL, generate
 from venvmgr.discovery import discover
 from venvmgr.requirements import read_requirements
 from venvmgr_testkit import GENERATOR
@@ -84,3 +84,38 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         assert result.returncode == 2, arguments
         assert "error:" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_realistic_mode_draws_exactly_n_distinct_sets_from_the_larger_pool(tmp_path: Path) -> None:
+    summary = generate(
+        tmp_path / "one", 400, ["backend", "frontend", "infrastructure"], seed=0, distinct_sets=250
+    )
+    generate(tmp_path / "two", 400, ["backend", "frontend", "infrastructure"], seed=0, distinct_sets=250)
+    assert tree_contents(tmp_path / "one") == tree_contents(tmp_path / "two")
+    modules = [spec for spec in discover(tmp_path / "one") if spec.kind == "module"]
+    sets = [read_requirements(spec.requirements_file) for spec in modules]
+    assert len(modules) == 400 and len(set(sets)) == 250 == summary["requirement_sets"]
+    assert all(1 <= len(pins) <= 3 for pins in sets)
+    pool = {f"{name}=={version}" for name, (_, versions) in REALISTIC_POOL.items() for version in versions}
+    assert {pin for pins in sets for pin in pins} <= pool
+    versions: dict[str, set[str]] = {}
+    for pins in sets:
+        names = [pin.partition("==")[0] for pin in pins]
+        assert len(names) == len(set(names))  # one version of a package per set
+        for pin in pins:
+            name, _, version = pin.partition("==")
+            versions.setdefault(name, set()).add(version)
+    assert len([name for name, seen in versions.items() if len(seen) > 1]) >= 20  # conflicting pins
+    assert {"requests", "rich", "anyio"} <= set(versions)  # packages that bring dependencies
+    assert summary["distinct_packages"] == len(versions) > 40
+
+
+def test_realistic_mode_refuses_more_sets_than_modules(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(tmp_path), "--count", "5", "--distinct-sets", "6"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2 and "cannot exceed --count" in result.stderr
+    assert not tmp_path.joinpath("backend").exists()

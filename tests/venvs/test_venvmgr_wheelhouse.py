@@ -7,9 +7,18 @@ import time
 from pathlib import Path
 
 import pytest
-from venvmgr.download import DownloadError, layers, wheel_name_and_version
 from venvmgr.targets import Target
-from venvmgr.wheelhouse import STAMP_FILENAME, wheelhouse_key
+from venvmgr.wheelhouse import (
+    STAMP_FILENAME,
+    DownloadError,
+    ResolveError,
+    Wheel,
+    compose,
+    parse_lock,
+    set_key,
+    wheel_name_and_version,
+    wheelhouse_key,
+)
 from venvmgr_testkit import WHEELHOUSE_CACHE, run_manager, wheelhouse_tree, write_module
 
 
@@ -26,12 +35,70 @@ def test_pip_platforms_cover_every_older_manylinux() -> None:
     assert Target.parse("3.11.2", "aarch64-manylinux_2_36").pip_platforms()[0] == "manylinux_2_36_aarch64"
 
 
-def test_conflicting_pins_go_to_separate_pip_calls() -> None:
-    assert layers({"packaging": {"24.2", "23.2"}, "six": {"1.17.0"}, "idna": {"3.10"}}) == [
-        {"idna": "3.10", "packaging": "23.2", "six": "1.17.0"},
-        {"packaging": "24.2"},
+SHA = "0" * 64
+# The shape of uv's pylock.toml (as `uv pip compile --format pylock.toml` writes it for a target
+# where two wheels of charset-normalizer fit).
+LOCK = """lock-version = "1.0"
+created-by = "uv"
+
+[[packages]]
+name = "charset-normalizer"
+version = "3.4.0"
+
+[[packages.wheels]]
+url = "https://example.org/p/charset_normalizer-3.4.0-py3-none-any.whl"
+size = 1
+hashes = { sha256 = "SHA" }
+
+[[packages.wheels]]
+url = "https://example.org/p/charset_normalizer-3.4.0-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+size = 2
+hashes = { sha256 = "SHA" }
+
+[[packages]]
+name = "six"
+version = "1.17.0"
+wheels = [{ url = "https://example.org/six-1.17.0-py2.py3-none-any.whl", size = 3, hashes = {sha256 = "SHA"}}]
+""".replace("SHA", SHA)
+
+
+def test_lock_gives_one_wheel_per_package_the_most_specific_one() -> None:
+    wheels = parse_lock(LOCK, Target.parse("3.13.5", "x86_64-manylinux_2_28"))
+    assert [wheel.filename for wheel in wheels] == [
+        "charset_normalizer-3.4.0-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "six-1.17.0-py2.py3-none-any.whl",
     ]
-    assert layers({}) == []
+    assert wheels[1] == Wheel("six-1.17.0-py2.py3-none-any.whl", wheels[1].url, SHA, 3)
+    with pytest.raises(ResolveError, match="not a wheel"):
+        parse_lock(
+            LOCK.replace("six-1.17.0-py2.py3-none-any.whl", "six-1.17.0.tar.gz"),
+            Target.parse("3.13", "x86_64-manylinux_2_28"),
+        )
+
+
+def test_a_set_is_the_union_of_its_requirements_closures_only_when_they_agree() -> None:
+    def wheel(filename: str) -> Wheel:
+        return Wheel(filename, f"https://example.org/{filename}", SHA, 1)
+
+    dateutil = [
+        wheel("python_dateutil-2.9.0.post0-py2.py3-none-any.whl"),
+        wheel("six-1.17.0-py2.py3-none-any.whl"),
+    ]
+    six_new, six_old = [wheel("six-1.17.0-py2.py3-none-any.whl")], [wheel("six-1.16.0-py2.py3-none-any.whl")]
+    packaging = [wheel("packaging-24.2-py3-none-any.whl")]
+    assert compose([dateutil, six_new, packaging]) == sorted(
+        [*dateutil, *packaging], key=lambda wheel: wheel.filename
+    )
+    assert compose([dateutil, six_old]) is None  # six at two versions: uv must resolve the set
+
+
+def test_set_key_covers_the_set_and_the_target() -> None:
+    target = Target.parse("3.13.5", "x86_64-manylinux_2_28")
+    key = set_key(("six==1.17.0",), target)
+    assert key == set_key(("six==1.17.0",), Target.parse("3.13.5", "x86_64-manylinux_2_28"))
+    assert key != set_key(("six==1.16.0",), target)
+    assert key != set_key(("six==1.17.0",), Target.parse("3.11.2", "x86_64-manylinux_2_28"))
+    assert key != set_key(("six==1.17.0",), Target.parse("3.13.5", "aarch64-manylinux_2_28"))
 
 
 def test_wheel_file_names_parse() -> None:
@@ -113,11 +180,60 @@ def test_unresolvable_set_is_reported_and_the_rest_downloaded(tmp_path: Path) ->
     assert [failure["venvs"] for failure in report["failed"]] == [["backend/a-003"]]
     assert "packaging==99.0" in report["failed"][0]["error"]
     assert report["requirement_sets"] == 2  # a-001 and a-002 share one set
+    assert "backend/a-003" in report["failed"][0]["error"]  # the message names the modules too
     names = sorted(wheel_name_and_version(name)[0] for name in report["wheels"])
     assert names == ["six", "uv"]
     assert sorted(path.name for path in out.glob("*.whl")) == sorted(report["wheels"])
     assert report["removed"] == ["stale-1.0-py3-none-any.whl"]
-    assert not (out / STAMP_FILENAME).exists()  # so the next run tries the failed set again
+    stamp = json.loads((out / STAMP_FILENAME).read_text())
+    assert stamp["key"] is None  # so the next run is no no-op: it tries the failed set again...
+    assert sorted(entry["requirements"] for entry in stamp["sets"].values()) == [
+        ["six==1.17.0"],
+        [f"uv=={report['uv_version']}"],
+    ]
+
+    again, exit_code, _ = run_manager(
+        "wheelhouse",
+        "--services-dir",
+        services,
+        "--out",
+        out,
+        "--python-version",
+        "3.13",
+        python=sys.executable,
+    )
+    assert exit_code == 1 and again["up_to_date"] is False
+    assert again["resolved_sets"] == 1 and again["reused_sets"] == 1  # ...and only that one
+    assert [failure["venvs"] for failure in again["failed"]] == [["backend/a-003"]]
+    assert again["added"] == again["removed"] == []
+
+
+def test_a_changed_set_costs_only_itself(tmp_path: Path) -> None:
+    """Per-set reuse across runs: one module's pin changes, only its set is resolved and fetched."""
+    services = tmp_path / "services"
+    write_module(services, "backend/a-001", ["six==1.17.0"])
+    write_module(services, "backend/a-002", ["packaging==24.2"])
+    write_module(services, "frontend/b-001", ["packaging==23.2", "six==1.16.0"])
+    out, cache = tmp_path / "wheelhouse", tmp_path / "uv-cache"
+    arguments = ("wheelhouse", "--services-dir", services, "--out", out, "--python-version", "3.13.5",
+                 "--cache-dir", cache)  # fmt: skip
+
+    first, exit_code, stderr = run_manager(*arguments, python=sys.executable)
+    assert exit_code == 0, stderr
+    assert (first["requirement_sets"], first["resolved_sets"], first["reused_sets"]) == (3, 3, 0)
+    pins = {wheel_name_and_version(name) for name in first["wheels"]}
+    assert {("packaging", "23.2"), ("packaging", "24.2"), ("six", "1.16.0"), ("six", "1.17.0")} <= pins
+    assert (cache / "simple-v16").is_dir() or any(cache.iterdir())  # uv used the cache it was given
+
+    write_module(services, "backend/a-002", ["packaging==24.1"])
+    second, exit_code, stderr = run_manager(*arguments, python=sys.executable)
+    assert exit_code == 0, stderr
+    assert (second["resolved_sets"], second["reused_sets"]) == (1, 2)
+    assert second["added"] == ["packaging-24.1-py3-none-any.whl"]
+    assert second["removed"] == ["packaging-24.2-py3-none-any.whl"]
+
+    third, exit_code, _ = run_manager(*arguments, python=sys.executable)
+    assert exit_code == 0 and third["up_to_date"] is True and third["resolved_sets"] == 0
 
 
 def test_extract_uv_is_idempotent_and_gives_a_working_uv(wheelhouse: Path, uv_binary: Path) -> None:
@@ -127,3 +243,42 @@ def test_extract_uv_is_idempotent_and_gives_a_working_uv(wheelhouse: Path, uv_bi
     version = subprocess.run([str(uv_binary), "--version"], capture_output=True, text=True, check=True).stdout
     assert version.startswith(f"uv {stamp['uv_version']}")
     assert uv_binary.stat().st_mode & 0o777 == 0o755
+
+
+def test_sets_are_composed_from_their_requirements_unless_they_conflict(tmp_path: Path) -> None:
+    """Real uv and PyPI: a set of requirements seen alone costs no uv call, unless closures clash."""
+    services = tmp_path / "services"
+    write_module(services, "backend/a-001", ["six==1.17.0"])
+    write_module(services, "backend/a-002", ["packaging==24.2"])
+    write_module(services, "backend/a-003", ["packaging==24.2", "six==1.17.0"])
+    # python-dateutil alone resolves six to its newest release; pinned with six 1.16.0 it cannot
+    # be the union of the two closures, so uv resolves it.
+    write_module(services, "backend/a-004", ["python-dateutil==2.9.0.post0", "six==1.16.0"])
+    out = tmp_path / "wheelhouse"
+    report, exit_code, stderr = run_manager(
+        "wheelhouse", "--services-dir", services, "--out", out, "--python-version", "3.13.5",
+        "--cache-dir", tmp_path / "uv-cache", python=sys.executable,
+    )  # fmt: skip
+    assert exit_code == 0, stderr
+    assert report["requirement_sets"] == 4 and report["resolved_sets"] == 4
+    # a-003 is composed. a-004 is too if python-dateutil alone was answered from a cache holding
+    # six 1.16.0 only (offline answers pick among what the run fetched), else uv resolves it:
+    # either way its wheels are a valid resolution, checked below.
+    assert report["composed_sets"] in (1, 2)
+    # Each requirement alone (six 1.17.0, six 1.16.0, packaging, python-dateutil, uv), one batch
+    # warming the cache, maybe a-004, and a few calls that the cache could not answer offline.
+    assert 6 <= report["uv_calls"] <= 12
+    stamp = json.loads((out / STAMP_FILENAME).read_text())
+    by_set = {tuple(entry["requirements"]): entry["wheels"] for entry in stamp["sets"].values()}
+    conflicting = {
+        wheel_name_and_version(wheel["filename"])
+        for wheel in by_set[("python-dateutil==2.9.0.post0", "six==1.16.0")]
+    }
+    assert conflicting == {("python-dateutil", "2.9.0.post0"), ("six", "1.16.0")}
+    composed = {
+        wheel_name_and_version(wheel["filename"]) for wheel in by_set[("packaging==24.2", "six==1.17.0")]
+    }
+    assert composed == {("packaging", "24.2"), ("six", "1.17.0")}
+    assert {("six", "1.16.0"), ("six", "1.17.0")} <= {
+        wheel_name_and_version(name) for name in report["wheels"]
+    }

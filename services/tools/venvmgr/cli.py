@@ -19,7 +19,7 @@ from .extract_uv import extract_uv
 from .report import error_report
 from .targets import Target
 from .uv import find_uv
-from .wheelhouse import build_wheelhouse
+from .wheelhouse import WheelhouseOptions, build_wheelhouse
 
 COMMANDS = ("build", "wheelhouse", "extract-uv")
 EXIT_FAILED = 1
@@ -76,7 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     wheelhouse.add_argument("--python-version", required=True, help="target Python, 3.Y or better 3.Y.Z")
     wheelhouse.add_argument("--platform", default="x86_64-manylinux_2_28", help="target as uv spells it")
     wheelhouse.add_argument("--uv", help="uv binary used to resolve (default: uv on PATH)")
-    wheelhouse.add_argument("--jobs", type=_positive_int, default=8, help="parallel resolutions")
+    wheelhouse.add_argument("--jobs", type=_positive_int, default=8, help="parallel uv resolutions")
+    wheelhouse.add_argument(
+        "--cache-dir", type=Path, help="uv cache shared by the resolutions (default: uv's own cache)"
+    )
 
     extract = commands.add_parser("extract-uv", help="unpack the uv binary from the wheelhouse")
     extract.add_argument("--wheelhouse", type=Path, required=True)
@@ -101,9 +104,15 @@ def _run(arguments: argparse.Namespace) -> tuple[dict[str, Any], int]:
         return run_build(options)
     if arguments.command == "wheelhouse":
         target = Target.parse(arguments.python_version, arguments.platform)
-        return build_wheelhouse(
-            arguments.services_dir, arguments.out, target, find_uv(arguments.uv), arguments.jobs
+        options = WheelhouseOptions(
+            services_dir=arguments.services_dir,
+            out=arguments.out,
+            target=target,
+            uv=find_uv(arguments.uv),
+            jobs=arguments.jobs,
+            cache_dir=Path(os.path.abspath(arguments.cache_dir)) if arguments.cache_dir else None,
         )
+        return build_wheelhouse(options)
     return extract_uv(arguments.wheelhouse, arguments.dest), 0
 
 

@@ -1,4 +1,6 @@
-"""Command line: ``python -m barestack_bench [--part all|converge,nochange,venvs,requests,deploy]``.
+"""Command line: ``python -m barestack_bench [--part all|<part>,...]``.
+
+Parts: converge, nochange, venvs, requests, deploy, wheelhouse.
 
 Writes bench/results/bench-<parts>.json and .md and prints the Markdown. Exit codes: 0 every part
 ran (targets missed or not: the report says), 1 a part failed (the others still ran and are
@@ -55,6 +57,20 @@ def _counts(value: str) -> tuple[int, ...]:
     return counts
 
 
+def _scales(value: str) -> tuple[tuple[int, int], ...]:
+    try:
+        scales = tuple(
+            (int(count), int(sets)) for count, sets in (word.split(":") for word in value.split(","))
+        )
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected MODULES:SETS pairs like 400:250,1000:600; got {value!r}"
+        ) from None
+    if not scales or any(not 1 <= sets <= count for count, sets in scales):
+        raise argparse.ArgumentTypeError(f"each pair needs 1 <= SETS <= MODULES; got {value!r}")
+    return scales
+
+
 def _positive(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
@@ -74,6 +90,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         type=_counts,
         default=BenchSettings.module_counts,
         help="generated module counts for the venvs part (default 400,1000)",
+    )
+    parser.add_argument(
+        "--wheelhouse-scales",
+        type=_scales,
+        default=BenchSettings.wheelhouse_scales,
+        help="MODULES:SETS of the wheelhouse part's trees (default 400:250,1000:600)",
     )
     parser.add_argument(
         "--naive-sample",
@@ -156,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = BenchSettings(
             iterations=arguments.iterations,
             module_counts=arguments.module_counts,
+            wheelhouse_scales=arguments.wheelhouse_scales,
             naive_sample=arguments.naive_sample,
             keep_machine=arguments.keep_machine,
             machine_name=arguments.machine_name,

@@ -12,7 +12,7 @@ from typing import Any
 from barestack_bench.results import Comparison, Figure, PartResult, Target
 
 # The numbering, so the report reads in the same order as the spec.
-PART_NUMBERS = {"converge": 1, "nochange": 2, "venvs": 3, "requests": 4, "deploy": 5}
+PART_NUMBERS = {"converge": 1, "nochange": 2, "venvs": 3, "requests": 4, "deploy": 5, "wheelhouse": 6}
 
 
 @dataclass

@@ -44,6 +44,8 @@ class BenchSettings:
     deploy_think_ms: int = 100
     deploy_steady_s: float = 10.0
     keep_machine: bool = False
+    # Part 6: (modules, distinct requirement sets) of the realistic trees the wheelhouse is built for.
+    wheelhouse_scales: tuple[tuple[int, int], ...] = ((400, 250), (1000, 600))
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -56,5 +58,11 @@ class BenchSettings:
             raise ValueError(f"baseline port {self.baseline_port} is privileged or one the app role uses")
         if not self.request_connections or any(count < 2 for count in self.request_connections):
             raise ValueError(f"request concurrencies must be 2 or more, got {self.request_connections}")
+        if not self.wheelhouse_scales or any(
+            not 1 <= sets <= count for count, sets in self.wheelhouse_scales
+        ):
+            raise ValueError(
+                f"wheelhouse scales are (modules, sets) with 1 <= sets <= modules: {self.wheelhouse_scales}"
+            )
         if self.request_duration_s < 1:
             raise ValueError(f"a request run lasts at least 1 s, got {self.request_duration_s}")

@@ -27,9 +27,15 @@ def copy_services(destination: Path, source: Path = SERVICES_DIR) -> Path:
 
 
 def generated_tree(
-    destination: Path, count: int, seed: int, source: Path = SERVICES_DIR, with_services: bool = True
+    destination: Path,
+    count: int,
+    seed: int,
+    source: Path = SERVICES_DIR,
+    with_services: bool = True,
+    distinct_sets: int | None = None,
 ) -> Path:
-    """``count`` modules from ``source``'s generator, on a copy of ``source`` (or alone)."""
+    """``count`` modules from ``source``'s generator, on a copy of ``source`` (or alone); with
+    ``distinct_sets``, in the generator's realistic mode (that many distinct requirement sets)."""
     if with_services:
         copy_services(destination, source)
     elif destination.exists():
@@ -44,6 +50,7 @@ def generated_tree(
             str(count),
             "--seed",
             str(seed),
+            *(["--distinct-sets", str(distinct_sets)] if distinct_sets else []),
         ],
         check=True,
         capture_output=True,
