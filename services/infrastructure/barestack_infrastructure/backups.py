@@ -118,7 +118,8 @@ def database_host(database_url: str) -> str | None:
     host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
     if host.startswith("/") or host.lower() in LOCAL_HOSTS:
         return None
-    if host.lower() in {socket.gethostname().lower(), socket.getfqdn().lower()}:
+    # Its own name (no getfqdn: a DNS lookup could hang the collection).
+    if host.lower() in {socket.gethostname().lower(), socket.gethostname().split(".")[0].lower()}:
         return None
     return host
 

@@ -126,13 +126,14 @@ class Collector:
                     for unit in self.settings.units
                 ]
             )
-            backups = (
-                backups_future.result()
-                if backups_future.done()
-                else BackupStatus(
-                    "invalid", self.settings.backup_status_file, "reading the backup status timed out"
-                )
-            )
+            path = self.settings.backup_status_file
+            if not backups_future.done():
+                backups = BackupStatus("invalid", path, "reading the backup status timed out")
+            elif backups_future.exception() is not None:  # a bug in the reader must not cost the checks
+                error = backups_future.exception()
+                backups = BackupStatus("invalid", path, f"reading the backup status failed: {error!r}")
+            else:
+                backups = backups_future.result()
         finally:
             # A check stuck past its deadline finishes in the background; the page does not wait for it.
             pool.shutdown(wait=False, cancel_futures=True)
