@@ -13,12 +13,13 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from barestack_common.redact import secrets_in_url
 
+from barestack_infrastructure.backups import BackupStatus, read_backup_status
 from barestack_infrastructure.checks.http_health import probe_health
 from barestack_infrastructure.checks.nginx import probe_nginx
 from barestack_infrastructure.checks.postgres import PostgresProbe
@@ -41,6 +42,8 @@ class Snapshot:
     systemd_available: bool
     collected_at: float = field(default_factory=time.time)  # wall clock, when the collection ended
     max_age_s: float | None = None  # set by SnapshotCache: older than this the data is not trusted
+    # The backups' state (a warning never makes the stack unhealthy); None: not read yet.
+    backups: BackupStatus | None = None
 
     @property
     def age_s(self) -> float:
@@ -67,6 +70,9 @@ class Snapshot:
             "checks": {check.component: check.to_json() for check in self.checks},
             "systemd_available": self.systemd_available,
             "units": {unit.unit: unit.to_json() for unit in self.units},
+            "backups": self.backups.to_json()
+            if self.backups is not None
+            else {"state": "unknown", "warning": True, "message": "not read yet"},
         }
 
 
@@ -95,14 +101,17 @@ class Collector:
 
     def snapshot(self) -> Snapshot:
         """Collect now (every check concurrently), within ``deadline_s``."""
-        pool = ThreadPoolExecutor(max_workers=len(COMPONENTS) + 1, thread_name_prefix="barestack-check")
+        pool = ThreadPoolExecutor(max_workers=len(COMPONENTS) + 2, thread_name_prefix="barestack-check")
         try:
             futures = {
                 name: pool.submit(run_check, name, name in CRITICAL, probe, self.secrets)
                 for name, probe in self._probes().items()
             }
             units_future = pool.submit(self.systemd.units, self.settings.units)
-            wait([*futures.values(), units_future], timeout=self.deadline_s)
+            backups_future = pool.submit(
+                read_backup_status, self.settings.backup_status_file, self.settings.database_url
+            )
+            wait([*futures.values(), units_future, backups_future], timeout=self.deadline_s)
             checks = [
                 futures[name].result()
                 if futures[name].done()
@@ -117,10 +126,18 @@ class Collector:
                     for unit in self.settings.units
                 ]
             )
+            path = self.settings.backup_status_file
+            if not backups_future.done():
+                backups = BackupStatus("invalid", path, "reading the backup status timed out")
+            elif backups_future.exception() is not None:  # a bug in the reader must not cost the checks
+                error = backups_future.exception()
+                backups = BackupStatus("invalid", path, f"reading the backup status failed: {error!r}")
+            else:
+                backups = backups_future.result()
         finally:
             # A check stuck past its deadline finishes in the background; the page does not wait for it.
             pool.shutdown(wait=False, cancel_futures=True)
-        return Snapshot(checks, units, self.systemd.available())
+        return Snapshot(checks, units, self.systemd.available(), backups=backups)
 
 
 class SnapshotCache:
@@ -145,9 +162,7 @@ class SnapshotCache:
             fresh = None
         with self._cond:
             if fresh is not None:
-                self._snapshot = Snapshot(
-                    fresh.checks, fresh.units, fresh.systemd_available, fresh.collected_at, self.max_age_s
-                )
+                self._snapshot = replace(fresh, max_age_s=self.max_age_s)
                 self._taken = time.monotonic()
                 self.collections += 1
             self._refreshing = False

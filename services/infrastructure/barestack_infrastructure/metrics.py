@@ -46,6 +46,7 @@ def _lines(snapshot: Snapshot) -> Iterator[str]:
         yield f"barestack_nginx_active_connections {nginx.details['active_connections']}"
         yield from _family("barestack_nginx_requests_total", "counter", "Requests nginx has served.")
         yield f"barestack_nginx_requests_total {nginx.details['requests']}"
+    yield from _backup_lines(snapshot)
     yield from _family(
         "barestack_systemd_available", "gauge", "Whether systemd could be asked about the units."
     )
@@ -62,6 +63,30 @@ def _lines(snapshot: Snapshot) -> Iterator[str]:
         for unit in known:
             if unit.restarts is not None:
                 yield f'barestack_unit_restarts_total{{unit="{_label(unit.unit)}"}} {unit.restarts}'
+
+
+def _backup_lines(snapshot: Snapshot) -> Iterator[str]:
+    # Like the units: a kind whose time or result the status file does not tell has no series.
+    entries = [] if snapshot.backups is None else list(snapshot.backups.entries.values())
+    succeeded = [entry for entry in entries if entry.last_success_at is not None]
+    if succeeded:
+        yield from _family(
+            "barestack_backup_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the newest good backup, check, drill or Redis snapshot of a kind.",
+        )
+        for entry in succeeded:
+            stamp = entry.last_success_at.timestamp()  # type: ignore[union-attr]
+            yield f'barestack_backup_last_success_timestamp_seconds{{kind="{entry.kind}"}} {stamp:.0f}'
+    ran = [entry for entry in entries if entry.run_ok is not None]
+    if ran:
+        yield from _family(
+            "barestack_backup_last_run_ok",
+            "gauge",
+            "Whether the last run of a kind succeeded (1) or failed (0).",
+        )
+        for entry in ran:
+            yield f'barestack_backup_last_run_ok{{kind="{entry.kind}"}} {int(bool(entry.run_ok))}'
 
 
 def render(snapshot: Snapshot) -> str:

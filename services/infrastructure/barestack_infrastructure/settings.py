@@ -8,6 +8,8 @@ from barestack_common import env
 from barestack_common.auth import AuthSettings
 from barestack_common.http_client import SUPPORTED_SCHEMES
 
+from barestack_infrastructure.backups import DEFAULT_STATUS_FILE
+
 DEFAULT_UNITS = ("barestack-backend", "barestack-worker", "barestack-frontend", "barestack-infrastructure")
 DEFAULT_NGINX_URL = "http://127.0.0.1/"
 DEFAULT_CHECK_TIMEOUT_S = 2.0
@@ -51,6 +53,13 @@ def _metrics_key(environ: Mapping[str, str]) -> str:
     return key
 
 
+def _backup_status_file(environ: Mapping[str, str]) -> str:
+    path = env.optional(environ, "BARESTACK_BACKUP_STATUS_FILE", DEFAULT_STATUS_FILE)
+    if not path.startswith("/"):
+        raise env.ConfigError("environment variable BARESTACK_BACKUP_STATUS_FILE must be an absolute path")
+    return path
+
+
 @dataclass(frozen=True)
 class Settings:
     backend_url: str
@@ -65,6 +74,8 @@ class Settings:
     collect_interval_s: float = DEFAULT_COLLECT_INTERVAL_S
     sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S
     metrics_key: str = DEFAULT_METRICS_KEY
+    # The backup role's status file (on the database host); missing elsewhere, and shown as such.
+    backup_status_file: str = DEFAULT_STATUS_FILE
     # Who may see the page and /metrics: operators of the accounts file, by the frontend's login cookie.
     auth: AuthSettings = field(default_factory=AuthSettings)
 
@@ -107,5 +118,6 @@ class Settings:
             ),
             sample_interval_s=_sample_interval(environ),
             metrics_key=_metrics_key(environ),
+            backup_status_file=_backup_status_file(environ),
             auth=AuthSettings.from_env(environ),
         )

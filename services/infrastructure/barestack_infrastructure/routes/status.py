@@ -24,7 +24,9 @@ def snapshot() -> Snapshot:
 @operator_required("html")
 def dashboard() -> tuple[str, int]:
     current = snapshot()
-    page = render_template("dashboard.html", snapshot=current, refresh_seconds=PAGE_REFRESH_SECONDS)
+    page = render_template(
+        "dashboard.html", snapshot=current, backups=current.backups, refresh_seconds=PAGE_REFRESH_SECONDS
+    )
     # The page itself always renders (200): it is how an operator finds out what is down.
     return page, 200
 
