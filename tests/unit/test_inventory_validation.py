@@ -31,7 +31,13 @@ VALID_SECRETS = {
 }
 
 
-def run_validation(tmp_path: Path, extra_vars: dict[str, object]) -> subprocess.CompletedProcess[str]:
+def run_validation(
+    tmp_path: Path,
+    extra_vars: dict[str, object],
+    *,
+    secrets: dict[str, str] = VALID_SECRETS,
+    host_vars: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     inventory = tmp_path / "hosts.yml"
     groups = {g: {"hosts": {"localhost": None}} for g in ("postgres", "redis", "app", "web")}
     inventory.write_text(
@@ -41,8 +47,8 @@ def run_validation(tmp_path: Path, extra_vars: dict[str, object]) -> subprocess.
                     "vars": {
                         "ansible_connection": "local",
                         "ansible_python_interpreter": sys.executable,
-                        # What inventories/*/group_vars/all/main.yml sets for real hosts.
-                        "barestack_private_address": "127.0.0.1",
+                        # What inventories/*/group_vars/all/main.yml may set for real hosts.
+                        **({"barestack_private_address": "127.0.0.1"} if host_vars is None else host_vars),
                     },
                     "children": groups,
                 }
@@ -51,7 +57,7 @@ def run_validation(tmp_path: Path, extra_vars: dict[str, object]) -> subprocess.
         encoding="utf-8",
     )
     variables = tmp_path / "vars.json"
-    variables.write_text(json.dumps({**VALID_SECRETS, **extra_vars}), encoding="utf-8")
+    variables.write_text(json.dumps({**secrets, **extra_vars}), encoding="utf-8")
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env['PATH']}"
     return subprocess.run(
@@ -74,6 +80,37 @@ def run_validation(tmp_path: Path, extra_vars: dict[str, object]) -> subprocess.
 
 def test_valid_inventory_passes(tmp_path: Path) -> None:
     result = run_validation(tmp_path, {})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failed=0" in result.stdout
+
+
+def test_hosts_only_inventory_without_secrets_stops_naming_them(tmp_path: Path) -> None:
+    # Only the four groups: no barestack_private_address, no secrets.
+    result = run_validation(tmp_path, {}, secrets={}, host_vars={})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    failure = failure_lines(output)
+    for name in VALID_SECRETS:
+        assert name in failure, output
+    assert "inventories/local/group_vars/all/secrets.yml" in failure, output
+    assert "make vault" in failure, output
+    # The stop comes from the secrets check, before any role's validation ran.
+    assert "Validate the roles this host runs" not in output, output
+
+
+def test_hosts_only_inventory_missing_one_secret_names_only_it(tmp_path: Path) -> None:
+    secrets = {k: v for k, v in VALID_SECRETS.items() if k != "barestack_secret_key"}
+    result = run_validation(tmp_path, {}, secrets=secrets, host_vars={})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    failure = failure_lines(output)
+    assert "barestack_secret_key" in failure, output
+    assert "barestack_db_owner_password" not in failure, output
+
+
+def test_hosts_only_inventory_with_secrets_passes(tmp_path: Path) -> None:
+    # barestack_private_address unset: the roles derive barestack_host_address from the default route.
+    result = run_validation(tmp_path, {}, host_vars={})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "failed=0" in result.stdout
 

@@ -189,7 +189,7 @@ class NginxSite:
         return cls.start(
             Path("/nonexistent"),
             nginx_app_hosts=["app"],
-            hostvars={"app": {"barestack_private_address": "127.0.0.1"}},
+            hostvars={"app": {"barestack_host_address": "127.0.0.1"}},
             nginx_app_tcp_ports=ports,
         )
 

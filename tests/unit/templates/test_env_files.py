@@ -35,7 +35,12 @@ def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         json.dumps(
             {
                 "all": {
-                    "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                    "vars": {
+                        "ansible_connection": "local",
+                        "ansible_python_interpreter": sys.executable,
+                        # playbooks/group_vars/all/helpers.yml derives it for playbooks under playbooks/.
+                        "barestack_host_address": "127.0.0.1",
+                    },
                     "children": {g: {"hosts": {"localhost": None}} for g in ("postgres", "redis", "app")},
                 }
             }

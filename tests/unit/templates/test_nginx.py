@@ -13,9 +13,9 @@ DEFAULTS = yaml.safe_load((ROLES / "nginx" / "defaults" / "main.yml").read_text(
 
 
 HOSTVARS = {
-    "web1": {"barestack_private_address": "10.0.0.2"},
-    "app1": {"barestack_private_address": "10.0.0.5"},
-    "app2": {"barestack_private_address": "10.0.0.6"},
+    "web1": {"barestack_host_address": "10.0.0.2"},
+    "app1": {"barestack_host_address": "10.0.0.5"},
+    "app2": {"barestack_host_address": "10.0.0.6"},
 }
 
 
