@@ -9,9 +9,9 @@ reboot are never exercised there. This runs the whole stack on a kernel of its o
            disk image made with `mkfs.ext4 -d` (no loop mount) and the kernel and initrd from its
            /boot. Cached under the test machines' cache dir, keyed by a hash of the recipe.
 2. boot    qemu (KVM when /dev/kvm works, TCG otherwise) on a throwaway qcow2 layer over the cached
-           image, user-mode networking with SSH forwarded to a free loopback port, serial console
-           to a log file; the controller's test-machine key reaches root's authorized_keys through
-           the kernel command line, read once by the seed unit.
+           image, user-mode networking with SSH and HTTP forwarded from a free loopback address,
+           serial console to a log file; the controller's test-machine key reaches root's
+           authorized_keys through the kernel command line, read once by the seed unit.
 3. converge `site.yml` over SSH, with the VM in postgres, redis, app and web and the group_vars of
            inventories/local (as molecule's default scenario does).
 4. reboot  from inside (`systemctl reboot`); qemu runs with -no-reboot, so it exits and is started
@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -274,10 +275,26 @@ def _size_bytes(size: str) -> int:
 # --- the VM ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# Forwarded from the controller to the guest. The verify plays reach nginx at http://<ansible_host>/
+# and sshd at <ansible_host>:22, so the VM gets a loopback address of its own (all of 127/8 is
+# local on Linux) with the real ports, rather than odd ports on 127.0.0.1.
+FORWARDED_PORTS = (22, 80)
+
+
+def free_loopback_address(attempts: int = 50) -> str:
+    """A 127.x.y.z address whose forwarded ports are free (checked by binding them)."""
+    for _ in range(attempts):
+        address = (
+            f"127.{secrets.randbelow(200) + 20}.{secrets.randbelow(250) + 1}.{secrets.randbelow(250) + 1}"
+        )
+        try:
+            for port in FORWARDED_PORTS:
+                with socket.socket() as probe:
+                    probe.bind((address, port))
+        except OSError:
+            continue
+        return address
+    raise VmError(f"no loopback address with ports {FORWARDED_PORTS} free after {attempts} tries")
 
 
 def kvm_usable() -> bool:
@@ -297,7 +314,7 @@ class Vm:
     disk: Path
     ssh_key: Path
     public_key: str
-    port: int = field(default_factory=free_port)
+    address: str = field(default_factory=free_loopback_address)
     memory_mb: int = 2048
     cpus: int = 2
     process: subprocess.Popen[bytes] | None = None
@@ -328,7 +345,8 @@ class Vm:
             "-drive",
             f"file={self.disk},if=virtio,format=qcow2,discard=unmap",
             "-netdev",
-            f"user,id=net0,hostfwd=tcp:127.0.0.1:{self.port}-:22",
+            "user,id=net0,"
+            + ",".join(f"hostfwd=tcp:{self.address}:{port}-:{port}" for port in FORWARDED_PORTS),
             "-device",
             "virtio-net-pci,netdev=net0",
             "-device",
@@ -341,7 +359,7 @@ class Vm:
             "none",
         ]
         log(
-            f"boot {self.boots}: {'KVM' if 'kvm' in argv else 'TCG'}, ssh on 127.0.0.1:{self.port}, "
+            f"boot {self.boots}: {'KVM' if 'kvm' in argv else 'TCG'}, ssh and http on {self.address}, "
             f"console {console}"
         )
         self.process = subprocess.Popen(
@@ -353,8 +371,18 @@ class Vm:
         )
 
     def ssh(self, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        argv = ["ssh", *SSH_OPTIONS, "-i", str(self.ssh_key), "-p", str(self.port), "root@127.0.0.1", command]
+        argv = ["ssh", *SSH_OPTIONS, "-i", str(self.ssh_key), f"root@{self.address}", command]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def fetch(self, command: str, local: Path) -> None:
+        """Write a command's output in the guest (a file's bytes) to a local file."""
+        argv = ["ssh", *SSH_OPTIONS, "-i", str(self.ssh_key), f"root@{self.address}", command]
+        with local.open("wb") as handle:
+            result = subprocess.run(argv, stdout=handle, stderr=subprocess.PIPE, timeout=300, check=False)
+        if result.returncode != 0 or local.stat().st_size == 0:
+            raise VmError(
+                f"`{command}` in the guest failed: {result.stderr.decode(errors='replace').strip()}"
+            )
 
     def wait_for_ssh(self, timeout: float) -> str:
         """Wait until root logs in with the key; return the boot id."""
@@ -398,8 +426,7 @@ def write_inventory(run_dir: Path, vm: Vm) -> Path:
     inventory = run_dir / "inventory"
     inventory.mkdir()
     host = {
-        "ansible_host": "127.0.0.1",
-        "ansible_port": vm.port,
+        "ansible_host": vm.address,
         "ansible_user": "root",
         "ansible_ssh_private_key_file": str(vm.ssh_key),
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
@@ -416,7 +443,7 @@ def write_inventory(run_dir: Path, vm: Vm) -> Path:
     return inventory
 
 
-def playbook_env(run_dir: Path) -> dict[str, str]:
+def playbook_env(run_dir: Path, control_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     venv_bin = REPO / ".venv" / "bin"
     env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
@@ -426,8 +453,9 @@ def playbook_env(run_dir: Path) -> dict[str, str]:
     env["MOLECULE_PROJECT_DIRECTORY"] = str(REPO)
     env["MOLECULE_EPHEMERAL_DIRECTORY"] = str(run_dir)
     env["BARESTACK_SECRETS_DIR"] = str(run_dir / "secrets")
-    # One SSH master per run and boot would outlive a reboot; a path per run keeps them apart.
-    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(run_dir / "cp")
+    # An SSH master of the boot before would be a dead end after the reboot: one directory per boot,
+    # short, since a socket path has at most 107 characters.
+    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
     return env
 
 
@@ -482,8 +510,8 @@ class Phases:
 
     def report(self, total: float) -> str:
         lines = ["", "test-vm phases:"]
-        lines += [f"  {name:<10} {seconds:8.0f} s  {result}" for name, seconds, result in self.results]
-        lines.append(f"  {'total':<10} {total:8.0f} s  ({total / 60:.1f} min)")
+        lines += [f"  {name:<30} {seconds:8.0f} s  {result}" for name, seconds, result in self.results]
+        lines.append(f"  {'total':<30} {total:8.0f} s  ({total / 60:.1f} min)")
         return "\n".join(lines)
 
 
@@ -511,6 +539,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     phases = Phases()
     vm: Vm | None = None
     run_dir: Path | None = None
+    control_dirs: dict[int, Path] = {}
+
+    def control_dir(boot: int) -> Path:
+        if boot not in control_dirs:
+            control_dirs[boot] = Path(tempfile.mkdtemp(prefix=f"bsvm{boot}-"))
+        return control_dirs[boot]
+
     try:
         require_root()
         require_tools(["qemu-system-x86_64", "qemu-img", "ssh", "ssh-keygen"])
@@ -522,7 +557,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs_root = settings.base_dir / "vm-runs"
         logs_root.mkdir(parents=True, exist_ok=True)
         run_dir = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=logs_root))
-        (run_dir / "cp").mkdir()
         log(f"run directory {run_dir}")
         public_key = ensure_ssh_key(settings)
         disk = run_dir / "disk.qcow2"
@@ -532,7 +566,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         vm = Vm(run_dir, disk, settings.ssh_key, public_key, memory_mb=args.memory, cpus=args.cpus)
         inventory = write_inventory(run_dir, vm)
-        env = playbook_env(run_dir)
 
         with phases.phase("boot"):
             vm.start(image.kernel, image.initrd)
@@ -541,28 +574,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"up: boot id {first_boot}, systemd-detect-virt: {virt}")
 
         with phases.phase("converge"):
-            run_playbook(REPO / "site.yml", inventory, env, run_dir / "converge.log")
+            run_playbook(
+                REPO / "site.yml",
+                inventory,
+                playbook_env(run_dir, control_dir(vm.boots)),
+                run_dir / "converge.log",
+            )
 
         with phases.phase("reboot"):
             # The guest's own kernel and initrd now (an upgrade or a rebuilt initramfs is booted too).
             kernel, initrd = run_dir / "vmlinuz", run_dir / "initrd.img"
-            for remote, local in (("vmlinuz", kernel), ("initrd.img", initrd)):
-                with local.open("wb") as handle:
-                    subprocess.run(
-                        [
-                            "ssh",
-                            *SSH_OPTIONS,
-                            "-i",
-                            str(vm.ssh_key),
-                            "-p",
-                            str(vm.port),
-                            "root@127.0.0.1",
-                            f"cat $(ls -1v /boot/{remote}-* | tail -n 1)",
-                        ],
-                        stdout=handle,
-                        check=True,
-                        timeout=300,
-                    )
+            for name, local in (("vmlinuz", kernel), ("initrd.img", initrd)):
+                vm.fetch(f"cat $(ls -1v /boot/{name}-* | tail -n 1)", local)
             vm.ssh("systemctl reboot", timeout=30)
             vm.wait_for_exit(600)  # -no-reboot: qemu ends when the guest resets
             vm.start(kernel, initrd)
@@ -571,15 +594,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise VmError("the boot id did not change: the VM did not reboot")
             log(f"up again: boot id {second_boot}")
 
-        with phases.phase("verify"):
-            for playbook in args.verify:
-                run_playbook(
-                    REPO / playbook,
-                    inventory,
-                    env,
-                    run_dir / "verify.log",
-                    extra=["-e", f"verify_kernel_previous_boot_id={first_boot}"],
-                )
+        # Every verify playbook runs, also after one fails: each is its own line in the report.
+        failed = []
+        for playbook in args.verify:
+            try:
+                with phases.phase(f"verify {Path(playbook).name}"):
+                    run_playbook(
+                        REPO / playbook,
+                        inventory,
+                        playbook_env(run_dir, control_dir(vm.boots)),
+                        run_dir / f"verify-{Path(playbook).stem}.log",
+                        extra=["-e", f"verify_kernel_previous_boot_id={first_boot}"],
+                    )
+            except VmError as error:
+                log(f"error: {error}")
+                failed.append(playbook)
+        if failed:
+            raise VmError(f"verify failed: {', '.join(failed)}")
         return 0
     except KeyboardInterrupt:
         log("interrupted")
@@ -594,8 +625,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Keep the logs; drop the disk layer, kernel copies, secrets and SSH sockets.
             for name in ("disk.qcow2", "vmlinuz", "initrd.img"):
                 (run_dir / name).unlink(missing_ok=True)
-            for name in ("secrets", "cp", "releases-test"):
-                shutil.rmtree(run_dir / name, ignore_errors=True)
+            for path in [run_dir / "secrets", run_dir / "releases-test", *control_dirs.values()]:
+                shutil.rmtree(path, ignore_errors=True)
             log(f"logs kept in {run_dir}")
         print(phases.report(time.monotonic() - started), file=sys.stderr, flush=True)
 
