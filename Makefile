@@ -25,7 +25,7 @@ help:
 	@echo "make test          lint + pytest + molecule ($(SCENARIOS)); what CI runs"
 	@echo "make vault ENV=staging  create inventories/ENV/group_vars/all/vault.yml with random secrets"
 	@echo "make test-bookworm the default scenario on Debian 12 (not in CI: it would push CI past 45 minutes)"
-	@echo "make test-vm       site.yml in a qemu VM built from Debian packages, reboot, verify + kernel checks (not in CI)"
+	@echo "make test-vm       site.yml in a qemu VM built from Debian packages, reboot, kernel checks + verify (not in CI)"
 	@echo "make drill         restore drill on the demo machine (destroys its data; not in CI)"
 	@echo "make setup         controller packages and the .venv toolchain (demo and test run it)"
 

@@ -16,7 +16,7 @@ reboot are never exercised there. This runs the whole stack on a kernel of its o
            inventories/local (as molecule's default scenario does).
 4. reboot  from inside (`systemctl reboot`); qemu runs with -no-reboot, so it exits and is started
            again on the kernel and initrd the converged guest now has in /boot.
-5. verify  molecule/default/verify.yml as a plain playbook, then tests/integration/verify-kernel.yml.
+5. verify  tests/integration/verify-kernel.yml, then molecule/default/verify.yml as a plain playbook.
 
 Prints each phase's time and result; qemu is stopped and the run's files removed on every exit,
 including failures, Ctrl-C and SIGTERM (the console logs and playbook logs stay, their path printed).
@@ -525,7 +525,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--verify",
         nargs="+",
-        default=["molecule/default/verify.yml", "tests/integration/verify-kernel.yml"],
+        # The kernel checks first: they read the state the reboot left (every unit started, sysctls),
+        # before the verify plays restart services, roll releases and break a backup on purpose.
+        default=["tests/integration/verify-kernel.yml", "molecule/default/verify.yml"],
         help="playbooks run after the reboot, relative to the repository (default: %(default)s)",
     )
     parser.add_argument("--boot-timeout", type=float, default=900, help="seconds to wait for SSH per boot")
