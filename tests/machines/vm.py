@@ -375,6 +375,20 @@ class Vm:
         argv = ["ssh", *SSH_OPTIONS, "-i", str(self.ssh_key), f"root@{self.address}", command]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
+    def password_login(self) -> subprocess.CompletedProcess[str]:
+        """Try to log in with a password only (BatchMode: no password is ever typed)."""
+        argv = [
+            "ssh",
+            *SSH_OPTIONS,
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+            "-o",
+            "PubkeyAuthentication=no",
+            f"root@{self.address}",
+            "true",
+        ]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+
     def fetch(self, command: str, local: Path) -> None:
         """Write a command's output in the guest (a file's bytes) to a local file."""
         argv = ["ssh", *SSH_OPTIONS, "-i", str(self.ssh_key), f"root@{self.address}", command]
@@ -531,6 +545,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=["tests/integration/verify-kernel.yml", "molecule/default/verify.yml"],
         help="playbooks run after the reboot, relative to the repository (default: %(default)s)",
     )
+    parser.add_argument(
+        "--converge",
+        default="site.yml",
+        help="playbook converged before the reboot, relative to the repository (default: %(default)s; "
+        "playbooks/common.yml with --verify tests/integration/verify-kernel.yml is the kernel part alone)",
+    )
     parser.add_argument("--boot-timeout", type=float, default=900, help="seconds to wait for SSH per boot")
     parser.add_argument("--memory", type=int, default=2048, help="guest memory in MiB")
     parser.add_argument("--cpus", type=int, default=2)
@@ -578,7 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         with phases.phase("converge"):
             run_playbook(
-                REPO / "site.yml",
+                REPO / args.converge,
                 inventory,
                 playbook_env(run_dir, control_dir(vm.boots)),
                 run_dir / "converge.log",
@@ -597,7 +617,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             second_boot = vm.wait_for_ssh(args.boot_timeout)
             if second_boot == first_boot:
                 raise VmError("the boot id did not change: the VM did not reboot")
-            log(f"up again: boot id {second_boot}")
+            log(f"up again: boot id {second_boot}; the key kept in the guest still logs in")
+            refused = vm.password_login()
+            if refused.returncode != 255 or "Permission denied (publickey)" not in refused.stderr:
+                raise VmError(
+                    f"a password login was not refused before a password was asked: {refused.stderr.strip()}"
+                )
+            log("a password login is refused: Permission denied (publickey)")
 
         # Every verify playbook runs, also after one fails: each is its own line in the report.
         failed = []
