@@ -142,9 +142,10 @@ drill: setup
 
 # --- VM scenario (issue 14) ----------------------------------------------------------------------
 # A qemu VM with a kernel of its own, from a disk image built here from Debian packages (cached):
-# converge site.yml, reboot, then molecule default's verify plus tests/integration/verify-kernel.yml.
-# Not in `make test`/CI: under TCG (no KVM) it takes about an hour. Run it before merging changes
-# to roles/common. VM_ARGS='--verify tests/integration/verify-kernel.yml' for a shorter verify.
+# converge site.yml, reboot, then tests/integration/verify-kernel.yml and molecule default's verify.
+# Not in `make test`/CI: under TCG (no KVM) a full run takes hours here. Run it before merging
+# changes to roles/common. The kernel part alone (common role, reboot, verify-kernel.yml):
+#   make test-vm VM_ARGS='--converge playbooks/common.yml --verify tests/integration/verify-kernel.yml'
 VM_ARGS ?=
 
 .PHONY: test-vm
