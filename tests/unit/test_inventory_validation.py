@@ -89,7 +89,7 @@ def test_hosts_only_inventory_without_secrets_stops_naming_them(tmp_path: Path) 
     result = run_validation(tmp_path, {}, secrets={}, host_vars={})
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    failure = failure_lines(output)
+    failure = "\n".join(problems(output))
     for name in VALID_SECRETS:
         assert name in failure, output
     assert "inventories/local/group_vars/all/secrets.yml" in failure, output
@@ -103,7 +103,7 @@ def test_hosts_only_inventory_missing_one_secret_names_only_it(tmp_path: Path) -
     result = run_validation(tmp_path, {}, secrets=secrets, host_vars={})
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    failure = failure_lines(output)
+    failure = "\n".join(problems(output))
     assert "barestack_secret_key" in failure, output
     assert "barestack_db_owner_password" not in failure, output
 
