@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import jinja2
 import yaml
 
-from svc_testkit.nginx_server import NGINX
+from svc_testkit.nginx_server import NGINX, missing_binary  # noqa: F401 (callers use nginx_site.missing_binary)
 from svc_testkit.ports import free_port, wait_for_port
 from svc_testkit.processes import die_with_parent, stop_group
 
@@ -107,10 +107,6 @@ def render_site(variables: Mapping[str, Any]) -> str:
     )
     environment.filters["difference"] = _difference
     return environment.get_template(SITE_TEMPLATE.name).render(**variables)
-
-
-def missing_binary() -> str | None:
-    return None if Path(NGINX).exists() else f"{NGINX} not found (apt-get install nginx-light)"
 
 
 @dataclass
