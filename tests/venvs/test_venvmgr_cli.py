@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,7 @@ def test_build_is_the_default_command(layout: Layout) -> None:
 
 
 def test_wheelhouse_and_extract_uv_refuse_bad_input(tmp_path: Path) -> None:
+    # wheelhouse runs on the controller: with the Python that runs the tests (and Ansible).
     report, exit_code, _ = run_manager(
         "wheelhouse",
         "--services-dir",
@@ -159,12 +161,21 @@ def test_wheelhouse_and_extract_uv_refuse_bad_input(tmp_path: Path) -> None:
         "3.13",
         "--platform",
         "win_amd64",
+        python=sys.executable,
     )
     assert exit_code == 2 and "bad --platform 'win_amd64'" in report["error"]
     report, exit_code, _ = run_manager(
-        "wheelhouse", "--services-dir", tmp_path, "--out", tmp_path / "wh", "--python-version", "13"
+        "wheelhouse",
+        "--services-dir",
+        tmp_path,
+        "--out",
+        tmp_path / "wh",
+        "--python-version",
+        "13",
+        python=sys.executable,
     )
     assert exit_code == 2 and "bad --python-version '13'" in report["error"]
+    assert not os.path.exists(tmp_path / "wh")
 
     report, exit_code, _ = run_manager(
         "extract-uv", "--wheelhouse", tmp_path / "none", "--dest", tmp_path / "uv"
@@ -176,3 +187,12 @@ def test_wheelhouse_and_extract_uv_refuse_bad_input(tmp_path: Path) -> None:
     )
     assert exit_code == 2 and "expected exactly one uv wheel" in report["error"]
     assert not os.path.exists(tmp_path / "uv")
+
+
+def test_wheelhouse_on_a_stdlib_only_python_names_what_is_missing(tmp_path: Path) -> None:
+    """The host's python3 builds venvs with the stdlib only; the wheelhouse needs packaging."""
+    report, exit_code, _ = run_manager(
+        "wheelhouse", "--services-dir", tmp_path, "--out", tmp_path / "wh", "--python-version", "3.13"
+    )
+    assert exit_code == 2 and "needs 'packaging'" in report["error"], report
+    assert report["changed"] is False and not os.path.exists(tmp_path / "wh")

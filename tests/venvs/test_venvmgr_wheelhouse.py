@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from venvmgr.targets import Target
 from venvmgr.wheelhouse import (
     STAMP_FILENAME,
     DownloadError,
     ResolveError,
+    Target,
     Wheel,
     compose,
     parse_lock,
