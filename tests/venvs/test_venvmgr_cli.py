@@ -2,12 +2,10 @@
 
 import os
 import shutil
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from venvmgr_testkit import TARGET_PYTHON, Layout, run_manager, write_module
+from venvmgr_testkit import TARGET_PYTHON, Layout, run_manager, run_wheelhouse, write_module
 
 REPORT_KEYS = {
     "changed",
@@ -151,14 +149,9 @@ def test_build_is_the_default_command(layout: Layout) -> None:
 
 
 def test_wheelhouse_and_extract_uv_refuse_bad_input(tmp_path: Path) -> None:
-    def wheelhouse(*target: str) -> tuple[dict[str, Any], int, str]:
-        # wheelhouse runs on the controller: with the Python that runs the tests (and Ansible).
-        arguments = ("wheelhouse", "--services-dir", tmp_path, "--out", tmp_path / "wh", *target)
-        return run_manager(*arguments, python=sys.executable)
-
-    report, exit_code, _ = wheelhouse("--python-version", "3.13", "--platform", "win_amd64")
+    report, exit_code, _ = run_wheelhouse(tmp_path, tmp_path / "wh", "3.13", "--platform", "win_amd64")
     assert exit_code == 2 and "bad --platform 'win_amd64'" in report["error"]
-    report, exit_code, _ = wheelhouse("--python-version", "13")
+    report, exit_code, _ = run_wheelhouse(tmp_path, tmp_path / "wh", "13")
     assert exit_code == 2 and "bad --python-version '13'" in report["error"]
     assert not os.path.exists(tmp_path / "wh")
 
