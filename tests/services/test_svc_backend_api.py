@@ -154,6 +154,36 @@ def test_modules_still_lists_when_postgres_is_down(backend_env: dict[str, str], 
     assert body["runs_error"]["error"] == "OperationalError"
 
 
+def test_the_listing_is_encoded_once_per_mapping_and_follows_a_changed_mapping(
+    backend_env: dict[str, str], api_token: str, tmp_path: Path
+) -> None:
+    from barestack_backend.routes.modules import LISTINGS_KEY
+
+    mapping = tmp_path / "venv_mapping.json"
+    document = json.loads(Path(backend_env["BARESTACK_VENV_MAPPING"]).read_text())
+    mapping.write_text(json.dumps(document))
+    app = make_app({**backend_env, "BARESTACK_VENV_MAPPING": str(mapping)})
+    client, anon = client_with_token(app, api_token), app.test_client()
+    first = client.get("/modules").get_json()
+    for _ in range(5):
+        assert client.get("/modules").get_json() == first
+        assert anon.get("/modules").get_json()["count"] == first["count"]
+    assert app.extensions[LISTINGS_KEY].encodings == 1
+    # Another prefix (behind the proxy) has links of its own.
+    proxied = client.get("/modules", headers=PROXY_HEADERS).get_json()["modules"]
+    assert all(m["url"].startswith("/api/modules/") for m in proxied)
+    assert client.get("/modules").get_json()["modules"][0]["url"].startswith("/modules/")
+    # A deployment rewrites the mapping: the next listing shows it, no restart.
+    entry = dict(document["venvs"]["backend/echo-001"], module="added-999")
+    document["venvs"]["backend/added-999"] = entry
+    mapping.write_text(json.dumps(document))
+    names = [m["module"] for m in client.get("/modules").get_json()["modules"]]
+    assert "added-999" in names and len(names) == first["count"] + 1
+    anonymous = anon.get("/modules").get_json()
+    assert anonymous["count"] == first["count"] + 1 and anonymous["runs_available"] is False
+    assert "last_run" not in anonymous["modules"][0]
+
+
 # --- runs -----------------------------------------------------------------------------------
 
 
