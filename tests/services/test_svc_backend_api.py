@@ -184,6 +184,32 @@ def test_the_listing_is_encoded_once_per_mapping_and_follows_a_changed_mapping(
     assert "last_run" not in anonymous["modules"][0]
 
 
+def test_modules_show_each_modules_newest_run(client: FlaskClient, backend_env: dict[str, str]) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(backend_env["DATABASE_URL"])
+    newest = {}
+    try:
+        with conn, conn.cursor() as cur:
+            for module, ages in (("echo-001", (30, 5, 60)), ("fail-002", (40, 10, 20)), ("gone-404", (1,))):
+                for age in ages:
+                    run_id = str(uuid.uuid4())
+                    cur.execute(
+                        "INSERT INTO barestack.runs (id, service, module, args, status, created_at) "
+                        "VALUES (%s, 'backend', %s, '[]', 'succeeded', now() - make_interval(mins => %s))",
+                        (run_id, module, age),
+                    )
+                    if age == min(ages):
+                        newest[module] = run_id
+    finally:
+        conn.close()
+    listed = {m["module"]: m["last_run"] for m in client.get("/modules").get_json()["modules"]}
+    assert listed["echo-001"]["id"] == newest["echo-001"]
+    assert listed["echo-001"]["url"] == f"/runs/{newest['echo-001']}"
+    assert listed["fail-002"]["id"] == newest["fail-002"]
+    assert listed["sleep-003"] is None and "gone-404" not in listed  # never run; not in the mapping
+
+
 # --- runs -----------------------------------------------------------------------------------
 
 

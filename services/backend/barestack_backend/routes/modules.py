@@ -6,6 +6,7 @@ with a token. Starting a run needs a token (see ``barestack_backend.auth``).
 
 import re
 import threading
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -27,8 +28,19 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 QUOTA_RETRY_AFTER_S = 10
 
 
+# Any id: only what url_for puts before it matters (see _run_url_prefix).
+_SAMPLE_RUN_ID = uuid.UUID(int=0)
+
+
+@lru_cache(maxsize=64)
+def _run_url_prefix(script_root: str) -> str:
+    # A run's URL is this prefix and its id; url_for once per prefix instead of once per run.
+    sample = url_for("runs.get_run", run_id=_SAMPLE_RUN_ID)
+    return sample.removesuffix(str(_SAMPLE_RUN_ID))
+
+
 def run_json(run: Run) -> dict[str, Any]:
-    return {**run.to_json(), "url": url_for("runs.get_run", run_id=run.id)}
+    return {**run.to_json(), "url": _run_url_prefix(request.script_root) + str(run.id)}
 
 
 @lru_cache(maxsize=16384)
