@@ -75,11 +75,14 @@ def _compact(document: Any) -> str:
 
 @dataclass(frozen=True)
 class _Encoded:
-    """One module's listing entry as JSON text: whole, and without its closing brace."""
+    """One module's listing entry as JSON text: as anonymous callers get it, and never run."""
 
     entry: ModuleEntry
     whole: str
-    open: str  # ``whole`` minus the final "}": a "last_run" member is appended to it
+    never_run: str  # with "last_run": null, as callers with a token get a module without runs
+
+    def with_last_run(self, last_run_json: str) -> str:
+        return f'{self.whole[:-1]},"last_run":{last_run_json}}}'
 
 
 class EncodedListings:
@@ -107,7 +110,7 @@ class EncodedListings:
         encoded = []
         for entry in catalog.entries:
             whole = _compact(module_json(entry))
-            encoded.append(_Encoded(entry, whole, whole[:-1]))
+            encoded.append(_Encoded(entry, whole, f'{whole[:-1]},"last_run":null}}'))
         with self._lock:
             if self._catalog is not catalog or len(self._by_prefix) >= self.MAX_PREFIXES:
                 self._catalog, self._by_prefix = catalog, {}
@@ -168,14 +171,14 @@ def list_modules() -> Response:
     try:
         with services.database.cursor(autocommit=True) as cur:
             last_runs = run_queries.last_run_per_module(
-                cur, [(item.entry.service, item.entry.module) for item in encoded]
+                cur, [(e.entry.service, e.entry.module) for e in encoded]
             )
     except psycopg2.Error as error:
         extra = _database_error(services, error)
     items = []
     for item in encoded:
-        last = last_runs.get((item.entry.service, item.entry.module))
-        items.append(f'{item.open},"last_run":{_compact(run_json(last)) if last else "null"}}}')
+        last = last_runs.get((item.entry.service, item.entry.module)) if last_runs else None
+        items.append(item.with_last_run(_compact(run_json(last))) if last else item.never_run)
     return _listing(items, extra)
 
 
