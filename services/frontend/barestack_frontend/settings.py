@@ -10,6 +10,8 @@ from barestack_common.env import ConfigError
 from barestack_common.http_client import SUPPORTED_SCHEMES
 
 DEFAULT_BACKEND_TIMEOUT_S = 3.0
+# How long the catalogue shown to visitors who are not logged in is reused before it is asked again.
+DEFAULT_CATALOGUE_TTL_S = 2.0
 
 
 def _backend_api_url(environ: Mapping[str, str]) -> str:
@@ -45,6 +47,21 @@ def _timeout(environ: Mapping[str, str]) -> float:
     return value
 
 
+def _catalogue_ttl(environ: Mapping[str, str]) -> float:
+    raw = environ.get("BARESTACK_CATALOGUE_TTL", "").strip()
+    if not raw:
+        return DEFAULT_CATALOGUE_TTL_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 60:
+        raise ConfigError(
+            f"environment variable BARESTACK_CATALOGUE_TTL must be from 0 to 60 seconds, got {raw!r}"
+        )
+    return value
+
+
 def _frontend_token(environ: Mapping[str, str]) -> str | None:
     token = environ.get("BARESTACK_FRONTEND_TOKEN", "").strip()
     if not token:
@@ -64,6 +81,8 @@ class Settings:
     # Sent as "Authorization: Bearer ..." on every backend call (the backend's token named "frontend").
     frontend_token: str | None = field(default=None, repr=False)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    # Seconds the anonymous catalogue (and its page) is reused; 0 asks the backend on every view.
+    catalogue_ttl_s: float = DEFAULT_CATALOGUE_TTL_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -73,4 +92,5 @@ class Settings:
             backend_timeout_s=_timeout(environ),
             frontend_token=_frontend_token(environ),
             auth=AuthSettings.from_env(environ),
+            catalogue_ttl_s=_catalogue_ttl(environ),
         )
