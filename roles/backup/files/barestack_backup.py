@@ -36,7 +36,7 @@ from typing import Any
 CONFIG_PATH = Path(os.environ.get("BARESTACK_BACKUP_CONFIG", "/etc/barestack-backup/config.json"))
 SNAPSHOT_PREFIX = "redis-"
 SNAPSHOT_SUFFIX = ".rdb"
-STATUS_FORMAT = 1
+STATUS_FORMAT = 2
 
 
 class BackupError(Exception):
@@ -243,13 +243,14 @@ def pg_archiver(config: dict[str, Any]) -> dict[str, Any]:
         "SELECT coalesce(last_archived_wal, ''),"
         " coalesce(extract(epoch FROM last_archived_time)::bigint::text, ''),"
         " coalesce(last_failed_wal, ''), coalesce(extract(epoch FROM last_failed_time)::bigint::text, ''),"
-        " failed_count, archived_count FROM pg_stat_archiver"
+        " failed_count, archived_count,"
+        " (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') FROM pg_stat_archiver"
     )
     port = str(config["postgresql"]["port"])
     line = run(
         ["psql", "-XAt", "-F", "|", "-p", port, "-d", "postgres", "-c", query], user="postgres", timeout=30
     )
-    wal, at, failed_wal, failed_at, failed_count, archived_count = line.strip().split("|")
+    wal, at, failed_wal, failed_at, failed_count, archived_count, segment = line.strip().split("|")
     return {
         "last_archived_wal": wal or None,
         "last_archived_at": iso(from_epoch(int(at))) if at else None,
@@ -257,6 +258,8 @@ def pg_archiver(config: dict[str, Any]) -> dict[str, Any]:
         "last_failed_at": iso(from_epoch(int(failed_at))) if failed_at else None,
         "failed_count": int(failed_count),
         "archived_count": int(archived_count),
+        # A WAL file is one segment (pgBackRest compresses and encrypts it in the repository).
+        "size_bytes": int(segment),
     }
 
 
@@ -273,19 +276,69 @@ def redis_snapshots(config: dict[str, Any]) -> list[dict[str, Any]]:
     return snapshots
 
 
+BACKUP_TYPES = ("full", "diff", "incr")
+
+
+def thresholds(config: dict[str, Any]) -> dict[str, float]:
+    """The role's warning thresholds (backup_warn_*), as written into config.json."""
+    limits = config["thresholds"]
+    return {key: float(limits[key]) for key in ("full_hours", "diff_hours", "redis_hours", "archive_minutes")}
+
+
+def duration(started: str | None, finished: str | None) -> float | None:
+    if not started or not finished:
+        return None
+    seconds = (dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)).total_seconds()
+    return round(seconds, 1)
+
+
+def pg_types(pg: dict[str, Any], good: list[dict[str, Any]], at: dt.datetime) -> dict[str, Any]:
+    """Per backup type: the newest good backup (time, duration, size) and the last run (ok or not).
+
+    `incr` appears only once the repository holds one or one ran (the timers take full and diff)."""
+    runs = pg.get("runs") or {}
+    types: dict[str, Any] = {}
+    for kind in BACKUP_TYPES:
+        newest = next((backup for backup in reversed(good) if backup["type"] == kind), None)
+        if kind == "incr" and newest is None and kind not in runs:
+            continue
+        last_good = None
+        if newest:
+            last_good = {
+                "label": newest["label"],
+                "started_at": newest["started_at"],
+                "finished_at": newest["finished_at"],
+                "duration_seconds": duration(newest["started_at"], newest["finished_at"]),
+                "size_bytes": newest["repo_size_bytes"],
+                "database_size_bytes": newest["database_size_bytes"],
+            }
+        types[kind] = {
+            "last_good": last_good,
+            "age_seconds": age_seconds(last_good["finished_at"], at) if last_good else None,
+            "last_run": runs.get(kind),
+        }
+    return types
+
+
 def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None) -> dict[str, Any]:
     """Merge `updates` into the status file, recompute what derives from the host, write it."""
     with locked(Path(config["status_file"] + ".lock")):
         status = read_status(config)
         for part, values in (updates or {}).items():
-            status.setdefault(part, {}).update(values)
+            section = status.setdefault(part, {})
+            for key, value in values.items():
+                if key in ("runs", "archive") and isinstance(value, dict):
+                    section.setdefault(key, {}).update(value)
+                else:
+                    section[key] = value
         at = now()
-        warn_hours = float(config["warn_after_hours"])
-        warn_archive_minutes = float(config["warn_archive_after_minutes"])
+        limits = thresholds(config)
         warnings: list[str] = []
         if config["postgresql"]["enabled"]:
             pg = status.setdefault("postgresql", {})
             pg["stanza"] = config["postgresql"]["stanza"]
+            pg["repository"] = config["postgresql"].get("repository", "local")
+            good: list[dict[str, Any]] = []
             try:
                 info = pg_info(config)
                 good = [backup for backup in pg_backups(config, info) if not backup["error"]]
@@ -298,44 +351,66 @@ def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None
             except (BackupError, ValueError) as error:
                 pg["repository_error"] = str(error)
                 warnings.append(f"postgresql: cannot read the backup repository: {error}")
+                # The types keep what the last readable repository said; runs stay as recorded.
+                good = [
+                    entry["last_good"] | {"type": kind, "repo_size_bytes": entry["last_good"]["size_bytes"]}
+                    for kind, entry in (pg.get("types") or {}).items()
+                    if entry.get("last_good")
+                ]
+                good.sort(key=lambda backup: backup["finished_at"])
             try:
                 pg.setdefault("archive", {}).update(pg_archiver(config))
             except (BackupError, ValueError) as error:
                 warnings.append(f"postgresql: cannot read pg_stat_archiver: {error}")
+            types = pg["types"] = pg_types(pg, good, at)
             last = pg.get("last_good_backup")
-            last_age = age_seconds(last["finished_at"], at) if last else None
-            pg["last_good_backup_age_seconds"] = last_age
-            if last_age is None:
+            pg["last_good_backup_age_seconds"] = age_seconds(last["finished_at"], at) if last else None
+            full_age = types["full"]["age_seconds"]
+            if full_age is None:
                 warnings.append("postgresql: no backup yet")
-            elif last_age > warn_hours * 3600:
-                warnings.append(f"postgresql: last good backup is {last_age // 3600} h old")
-            if pg.get("last_run", {}).get("ok") is False:
-                warnings.append(f"postgresql: last backup run failed: {pg['last_run'].get('error')}")
+            elif full_age > limits["full_hours"] * 3600:
+                warnings.append(f"postgresql: last good full backup is {full_age // 3600} h old")
+            daily = [entry["age_seconds"] for entry in types.values() if entry["age_seconds"] is not None]
+            if daily and min(daily) > limits["diff_hours"] * 3600:
+                warnings.append(f"postgresql: last good backup of any type is {min(daily) // 3600} h old")
+            for kind, entry in types.items():
+                failed = entry.get("last_run") or {}
+                if failed.get("ok") is False:
+                    warnings.append(f"postgresql: last {kind} backup run failed: {failed.get('error')}")
             archive = pg.get("archive", {})
             archive_age = age_seconds(archive.get("last_archived_at"), at)
             archive["age_seconds"] = archive_age
+            failed_at = archive.get("last_failed_at")
+            failing = bool(failed_at and failed_at > (archive.get("last_archived_at") or ""))
+            archive["ok"] = not failing and archive.get("check_ok") is not False
             if archive_age is None:
                 warnings.append("postgresql: no WAL archived yet")
-            elif archive_age > warn_archive_minutes * 60:
+            elif archive_age > limits["archive_minutes"] * 60:
                 warnings.append(f"postgresql: last WAL archived {archive_age // 60} min ago")
-            if archive.get("last_failed_at") and archive["last_failed_at"] > (
-                archive.get("last_archived_at") or ""
-            ):
-                warnings.append(
-                    f"postgresql: WAL archiving is failing (last failure {archive['last_failed_at']})"
-                )
+            if failing:
+                warnings.append(f"postgresql: WAL archiving is failing (last failure {failed_at})")
             if archive.get("check_ok") is False:
                 warnings.append(f"postgresql: last archive check failed: {archive.get('check_error')}")
         if config["redis"]["enabled"]:
             rd = status.setdefault("redis", {})
             snapshots = redis_snapshots(config)
             rd["snapshots_count"] = len(snapshots)
-            rd["last_good_snapshot"] = snapshots[-1] if snapshots else None
-            snap_age = age_seconds(snapshots[-1]["taken_at"], at) if snapshots else None
+            newest = snapshots[-1] if snapshots else None
+            if newest:
+                # Duration and the copy on the backup host come from the run that took this snapshot.
+                good_run = rd.get("last_good_run") or {}
+                result = good_run.get("result") or {}
+                same = result.get("taken_at") == newest["taken_at"]
+                newest = newest | {
+                    "duration_seconds": good_run.get("duration_seconds") if same else None,
+                    "remote_copy": result.get("remote_copy") if same else None,
+                }
+            rd["last_good_snapshot"] = newest
+            snap_age = age_seconds(newest["taken_at"], at) if newest else None
             rd["last_good_snapshot_age_seconds"] = snap_age
             if snap_age is None:
                 warnings.append("redis: no snapshot yet")
-            elif snap_age > warn_hours * 3600:
+            elif snap_age > limits["redis_hours"] * 3600:
                 warnings.append(f"redis: last snapshot is {snap_age // 3600} h old")
             if rd.get("last_run", {}).get("ok") is False:
                 warnings.append(f"redis: last snapshot run failed: {rd['last_run'].get('error')}")
@@ -346,8 +421,7 @@ def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None
                 "format": STATUS_FORMAT,
                 "host": socket.gethostname(),
                 "updated_at": iso(at),
-                "warn_after_hours": warn_hours,
-                "warn_archive_after_minutes": warn_archive_minutes,
+                "thresholds": limits,
                 "warnings": warnings,
                 "ok": not warnings,
             }
@@ -359,11 +433,25 @@ def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None
 def record_run(
     config: dict[str, Any], part: str, kind: str, started: dt.datetime, error: str | None, result: Any = None
 ) -> None:
-    run_record = {"kind": kind, "started_at": iso(started), "finished_at": iso(now()), "ok": error is None}
-    run_record["error"] = error
-    run_record["result"] = result
+    finished = now()
+    result = result if isinstance(result, dict) else None
+    run_record = {
+        "kind": kind,
+        "started_at": iso(started),
+        "finished_at": iso(finished),
+        "duration_seconds": round((finished - started).total_seconds(), 1),
+        "ok": error is None,
+        "error": error,
+        "size_bytes": (result or {}).get("repo_size_bytes", (result or {}).get("size_bytes")),
+        "result": result,
+    }
+    update: dict[str, Any] = {"last_run": run_record}
+    if part == "postgresql":
+        update["runs"] = {kind: run_record}
+    if error is None:
+        update["last_good_run"] = run_record
     try:
-        refresh_status(config, {part: {"last_run": run_record}})
+        refresh_status(config, {part: update})
     except Exception as status_error:
         print(f"warning: could not write the status file: {status_error}", file=sys.stderr)
 
@@ -379,6 +467,9 @@ def cmd_pg_backup(config: dict[str, Any], backup_type: str) -> dict[str, Any]:
 
 
 def cmd_check(config: dict[str, Any]) -> dict[str, Any]:
+    """pgbackrest check: forces a WAL switch and waits until that WAL is in the repository.
+
+    Its duration is the time from a switch to the archived WAL (the status file's archive duration)."""
     started = now()
     try:
         run(
@@ -387,20 +478,22 @@ def cmd_check(config: dict[str, Any]) -> dict[str, Any]:
             timeout=300,
         )
     except BackupError as error:
-        refresh_status(
-            config,
-            {
-                "postgresql": {
-                    "archive": {"check_ok": False, "check_error": str(error), "checked_at": iso(started)}
-                }
-            },
-        )
+        archive = {
+            "check_ok": False,
+            "check_error": str(error),
+            "checked_at": iso(started),
+            "duration_seconds": round((now() - started).total_seconds(), 1),
+        }
+        refresh_status(config, {"postgresql": {"archive": archive}})
         raise
-    refresh_status(
-        config,
-        {"postgresql": {"archive": {"check_ok": True, "check_error": None, "checked_at": iso(started)}}},
-    )
-    return {"check": "ok"}
+    archive = {
+        "check_ok": True,
+        "check_error": None,
+        "checked_at": iso(started),
+        "duration_seconds": round((now() - started).total_seconds(), 1),
+    }
+    refresh_status(config, {"postgresql": {"archive": archive}})
+    return {"check": "ok", "duration_seconds": archive["duration_seconds"]}
 
 
 def cmd_redis_snapshot(config: dict[str, Any]) -> dict[str, Any]:
