@@ -12,6 +12,10 @@ the role) and writes a status file for the dashboard (world-readable, no secrets
   barestack-backup list                              backups and snapshots as JSON
   barestack-backup redis-restore [--target-time T]   put back the newest snapshot taken at or before T
   barestack-backup drill                             restore into a scratch cluster and compare
+
+With a backup host (config "remote"), pgBackRest's repository lives there (repo1-host): backups run
+on it through SSH (pgBackRest's rule: a backup runs where the repository is), and every Redis
+snapshot is also copied there. SSH always checks the host key the role pinned (never accept-new).
 """
 
 from __future__ import annotations
@@ -456,12 +460,107 @@ def record_run(
         print(f"warning: could not write the status file: {status_error}", file=sys.stderr)
 
 
+# --- the backup host (remote repository) over SSH --------------------------------------------------
+
+
+def remote(config: dict[str, Any]) -> dict[str, Any] | None:
+    return config.get("remote") or None
+
+
+def ssh_command(config: dict[str, Any], *, as_postgres: bool) -> list[str]:
+    """ssh to the backup host with its pinned host key; postgres's or root's copy of the key pair."""
+    far = config["remote"]
+    key, known = (
+        (far["postgres_key"], far["postgres_known_hosts"])
+        if as_postgres
+        else (far["key"], far["known_hosts"])
+    )
+    return [
+        "ssh",
+        "-i",
+        key,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        f"UserKnownHostsFile={known}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"ConnectTimeout={far.get('connect_timeout', 15)}",
+        "-p",
+        str(far["port"]),
+        f"{far['user']}@{far['host']}",
+    ]
+
+
+def ssh_run(
+    config: dict[str, Any], remote_command: str, *, stdin_path: Path | None = None, timeout: float = 600
+) -> str:
+    """Run a shell command on the backup host as its backup user (root's key); raise on failure."""
+    command = [*ssh_command(config, as_postgres=False), remote_command]
+    try:
+        with open(stdin_path, "rb") if stdin_path else open(os.devnull, "rb") as stdin:
+            done = subprocess.run(command, stdin=stdin, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise BackupError(f"ssh to the backup host timed out after {timeout:.0f}s") from error
+    if done.returncode != 0:
+        tail = " | ".join(done.stderr.decode(errors="replace").strip().splitlines()[-3:])
+        raise BackupError(f"backup host {config['remote']['host']}: ssh exited {done.returncode}: {tail}")
+    return done.stdout.decode(errors="replace")
+
+
+def remote_snapshots(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Redis snapshots kept on the backup host (names carry their UTC time)."""
+    directory = config["remote"]["redis_dir"]
+    listing = ssh_run(config, f"ls -1 {directory}", timeout=60)
+    snapshots = []
+    for name in sorted(listing.split()):
+        if not (name.startswith(SNAPSHOT_PREFIX) and name.endswith(SNAPSHOT_SUFFIX)):
+            continue
+        stamp = name[len(SNAPSHOT_PREFIX) : -len(SNAPSHOT_SUFFIX)]
+        try:
+            taken = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue
+        where = f"{directory}/{name}"
+        file = f"{config['remote']['name']}:{where}"
+        snapshots.append({"file": file, "remote_file": where, "taken_at": iso(taken), "name": name})
+    return snapshots
+
+
+def copy_snapshot_to_backup_host(config: dict[str, Any], snapshot: Path) -> dict[str, Any]:
+    """Copy a snapshot to the backup host (temporary name, then rename), expire old copies there."""
+    directory = config["remote"]["redis_dir"]
+    name = snapshot.name
+    ssh_run(
+        config,
+        f"set -e; umask 077; cd {directory}; cat > .partial-{name}; mv .partial-{name} {name}",
+        stdin_path=snapshot,
+    )
+    cutoff = now() - dt.timedelta(days=float(config["redis"]["retention_days"]))
+    far = remote_snapshots(config)
+    if not any(item["name"] == name for item in far):
+        raise BackupError(f"the copy of {name} is not on the backup host after it was written")
+    old = [item["remote_file"] for item in far[:-1] if dt.datetime.fromisoformat(item["taken_at"]) < cutoff]
+    if old:
+        ssh_run(config, "rm -f -- " + " ".join(old), timeout=60)
+    return {"remote_copy": f"{config['remote']['name']}:{directory}/{name}", "remote_expired": old}
+
+
 # --- commands ----------------------------------------------------------------------------------
 
 
 def cmd_pg_backup(config: dict[str, Any], backup_type: str) -> dict[str, Any]:
     stanza = config["postgresql"]["stanza"]
-    run(["pgbackrest", f"--stanza={stanza}", f"--type={backup_type}", "backup"], user="postgres")
+    backup = ["pgbackrest", f"--stanza={stanza}", f"--type={backup_type}", "backup"]
+    if remote(config):
+        # pgBackRest runs a backup where the repository is: on the backup host, which reads this
+        # cluster back over SSH (pg1-host). A lost backup host fails here, loudly.
+        run([*ssh_command(config, as_postgres=True), *backup], user="postgres")
+    else:
+        run(backup, user="postgres")
     last = pg_backups(config)[-1]
     return {"postgresql": last}
 
@@ -542,15 +641,22 @@ def cmd_redis_snapshot(config: dict[str, Any]) -> dict[str, Any]:
     os.chmod(writer.name, 0o600)
     os.replace(writer.name, target)
     removed = expire_redis_snapshots(config)
-    return {
-        "redis": {
-            "file": str(target),
-            "taken_at": iso(taken),
-            "size_bytes": target.stat().st_size,
-            "sha256": digest.hexdigest(),
-            "expired": removed,
-        }
+    result = {
+        "file": str(target),
+        "taken_at": iso(taken),
+        "size_bytes": target.stat().st_size,
+        "sha256": digest.hexdigest(),
+        "expired": removed,
+        "remote_copy": None,
     }
+    if remote(config):
+        try:
+            result |= copy_snapshot_to_backup_host(config, target)
+        except BackupError as error:
+            raise BackupError(
+                f"snapshot {target} kept on this host, but not copied to the backup host: {error}"
+            ) from error
+    return {"redis": result}
 
 
 def expire_redis_snapshots(config: dict[str, Any]) -> list[str]:
@@ -567,6 +673,15 @@ def expire_redis_snapshots(config: dict[str, Any]) -> list[str]:
 
 def cmd_redis_restore(config: dict[str, Any], target_time: str | None, dry_run: bool) -> dict[str, Any]:
     snapshots = redis_snapshots(config)
+    if remote(config):
+        # After a lost disk only the backup host has them: those not here can be fetched.
+        here = {dt.datetime.fromisoformat(snap["taken_at"]) for snap in snapshots}
+        far = [
+            snap
+            for snap in remote_snapshots(config)
+            if dt.datetime.fromisoformat(snap["taken_at"]) not in here
+        ]
+        snapshots = sorted(snapshots + far, key=lambda snap: snap["taken_at"])
     if target_time:
         limit = parse_time(target_time)
         snapshots = [snap for snap in snapshots if dt.datetime.fromisoformat(snap["taken_at"]) <= limit]
@@ -584,6 +699,22 @@ def cmd_redis_restore(config: dict[str, Any], target_time: str | None, dry_run: 
     plan = {"snapshot": chosen, "appendonly": settings["appendonly"]}
     if dry_run:
         return {"redis_restore": plan, "dry_run": True}
+    if "remote_file" in chosen:
+        target_dir = Path(config["redis"]["snapshot_dir"])
+        target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fetched = target_dir / chosen["name"]
+        with tempfile.NamedTemporaryFile("wb", dir=target_dir, prefix=".fetch-", delete=False) as writer:
+            command = [*ssh_command(config, as_postgres=False), f"cat {chosen['remote_file']}"]
+            done = subprocess.run(command, stdout=writer, stderr=subprocess.PIPE, timeout=600, check=False)
+        if done.returncode != 0:
+            os.unlink(writer.name)
+            raise BackupError(
+                f"cannot fetch {chosen['remote_file']} from the backup host: {done.stderr.decode()[-300:]}"
+            )
+        os.chmod(writer.name, 0o600)
+        os.replace(writer.name, fetched)
+        chosen = {"file": str(fetched), "taken_at": chosen["taken_at"], "fetched_from": chosen["remote_file"]}
+        plan["snapshot"] = chosen
     directory = Path(settings["dir"])
     redis_user = pwd.getpwnam("redis")
     run(["systemctl", "stop", config["redis"]["unit"]], timeout=120)
