@@ -345,10 +345,14 @@ def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None
             good: list[dict[str, Any]] = []
             try:
                 info = pg_info(config)
+                state = info.get("status", {})
+                # pgbackrest info exits 0 when it cannot reach the repository (e.g. the backup host is
+                # down: status 99) and lists no backup; 2 is "no valid backup yet", a readable repository.
+                if state.get("code", 0) not in (0, 2):
+                    raise BackupError(str(state.get("message")))
                 good = [backup for backup in pg_backups(config, info) if not backup["error"]]
                 pg["backups_count"] = len(good)
                 pg["last_good_backup"] = good[-1] if good else None
-                state = info.get("status", {})
                 pg["repository_error"] = None if state.get("code", 0) == 0 else state.get("message")
                 if pg["repository_error"]:
                     warnings.append(f"postgresql: backup repository: {pg['repository_error']}")
