@@ -349,7 +349,9 @@ def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None
                 # pgbackrest info exits 0 when it cannot reach the repository (e.g. the backup host is
                 # down: status 99) and lists no backup; 2 is "no valid backup yet", a readable repository.
                 if state.get("code", 0) not in (0, 2):
-                    raise BackupError(str(state.get("message")))
+                    repos = [repo.get("status") or {} for repo in info.get("repo") or []]
+                    detail = "; ".join(str(repo.get("message")) for repo in repos if repo.get("code"))
+                    raise BackupError(detail or str(state.get("message")))
                 good = [backup for backup in pg_backups(config, info) if not backup["error"]]
                 pg["backups_count"] = len(good)
                 pg["last_good_backup"] = good[-1] if good else None
