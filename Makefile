@@ -110,6 +110,11 @@ vault: setup
 	   ("redis_app_password", 24), ("redis_admin_password", 24), ("redis_worker_password", 24), ("secret_key", 48), \
 	   ("frontend_api_token", 32), ("admin_password", 18))]; \
 	  print(f"vault_barestack_backup_cipher_pass: {secrets.token_hex(32)}")' > "$$vault"); \
+	keydir=$$(mktemp -d); ssh-keygen -q -t ed25519 -N '' -C barestack-backup -f "$$keydir/k" </dev/null; \
+	(umask 077; python3 -c 'import sys; d = sys.argv[1]; \
+	  print("vault_barestack_backup_ssh_private_key: |"); [print("  " + l) for l in open(d + "/k").read().splitlines()]; \
+	  print("vault_barestack_backup_ssh_public_key: " + open(d + "/k.pub").read().strip())' "$$keydir" >> "$$vault"); \
+	rm -rf "$$keydir"; \
 	ansible-vault encrypt --vault-password-file "$$passfile" "$$vault" >/dev/null; \
 	echo "wrote $$vault (encrypted); vault password in $$passfile"; \
 	echo "run: ansible-playbook site.yml -i inventories/$(ENV)/hosts.yml --vault-password-file $$passfile"
@@ -118,6 +123,8 @@ vault: setup
 # Benchmarks on bench-* test machines; not part of `make test` (their smoke test is, in pytest).
 #   make bench                every part, < 30 min on 2 cores; writes bench/results/bench-all.{json,md}
 #   make bench PART=venvs     one part, or a comma list of converge,nochange,venvs,requests,deploy
+#   make bench PART=backup    backup/restore time, repository size and RPO for a generated 1 GiB
+#                             database, on a machine of its own (not in "all"; BENCH_ARGS='--backup-size-mb 256')
 #   make bench BENCH_ARGS='--iterations 1 --module-counts 100'   quicker, for trying changes
 #   make bench-smoke          the bench code on small N without a machine (< 1 min)
 PART       ?= all
@@ -144,6 +151,41 @@ DRILL_INVENTORY ?= inventories/local/hosts.yml
 drill: setup
 	ansible-playbook tests/integration/drill-restore.yml -i $(DRILL_INVENTORY)
 	ansible-playbook tests/integration/drill-failure.yml -i $(DRILL_INVENTORY)
+
+# The same with a backup host, on two test machines of its own (DRILL_DB, DRILL_BACKUP): the
+# repository and the Redis copies on the backup host; converge twice (the second changed=0), a
+# --check --diff run (changed=0), a backup, the point-in-time restore drill (the local Redis
+# snapshots removed too, so the restore fetches them from the backup host); then the backup machine
+# is powered off: the backup units must fail and the dashboard warn while the site answers.
+# The machines are destroyed at the end unless DRILL_KEEP=1.
+DRILL_DB       ?= drill-db
+DRILL_BACKUP   ?= drill-backup
+DRILL_KEEP     ?= 0
+DRILL_HOST_INV := .cache/drill-backup-host
+DRILL_SECRETS  := BARESTACK_SECRETS_DIR=$(CURDIR)/$(DRILL_HOST_INV)/secrets
+
+.PHONY: drill-backup-host
+drill-backup-host: setup
+	@mkdir -p $(DRILL_HOST_INV)
+	$(TESTMACHINE) create $(DRILL_DB) --release trixie --reuse --json >/dev/null
+	$(TESTMACHINE) create $(DRILL_BACKUP) --release trixie --reuse --json >/dev/null
+	$(TESTMACHINE) inventory $(DRILL_DB) $(DRILL_BACKUP) > $(DRILL_HOST_INV)/machines.yml
+	@printf 'all:\n  children:\n%s    backup:\n      hosts:\n        %s:\n' \
+	  "$$(for g in postgres redis app web; do printf '    %s:\n      hosts:\n        %s:\n' $$g $(DRILL_DB); done)" \
+	  $(DRILL_BACKUP) > $(DRILL_HOST_INV)/groups.yml
+	@ln -sfn $(CURDIR)/inventories/local/group_vars $(DRILL_HOST_INV)/group_vars
+	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV)
+	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV) | tee $(DRILL_HOST_INV)/second.log
+	@! grep -E 'changed=[1-9]' $(DRILL_HOST_INV)/second.log || { echo "second converge changed something" >&2; exit 1; }
+	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV) --check --diff | tee $(DRILL_HOST_INV)/check.log
+	@! grep -E 'changed=[1-9]' $(DRILL_HOST_INV)/check.log || { echo "--check --diff reports changes" >&2; exit 1; }
+	$(DRILL_SECRETS) ansible-playbook playbooks/backup.yml -i $(DRILL_HOST_INV)
+	$(DRILL_SECRETS) ansible-playbook tests/integration/verify-backup.yml -i $(DRILL_HOST_INV)
+	$(DRILL_SECRETS) ansible-playbook tests/integration/drill-restore.yml -i $(DRILL_HOST_INV)
+	$(TESTMACHINE) shell $(DRILL_BACKUP) -- systemctl poweroff || true
+	@sleep 5
+	$(DRILL_SECRETS) ansible-playbook tests/integration/drill-backup-host-lost.yml -i $(DRILL_HOST_INV)
+	@[ "$(DRILL_KEEP)" = 1 ] || { $(TESTMACHINE) destroy $(DRILL_DB); $(TESTMACHINE) destroy $(DRILL_BACKUP); }
 
 # --- the module authors' loop (issue 18) -------------------------------------------------------
 # make dev: PostgreSQL, Redis, the three services (gunicorn --reload, each from its venv), a run
