@@ -46,7 +46,8 @@ apt-packages:
 	fi
 
 $(VENV)/.installed: requirements/controller.txt
-	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	@# pip, not python: a venv made without ensurepip (no python3-venv) has python but no pip.
+	@[ -x $(VENV)/bin/pip ] || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements/controller.txt
 	@touch $@
