@@ -94,8 +94,18 @@ lint:
 unit:
 	pytest $(PYTEST_ARGS)
 
+# Each scenario's output is kept in .cache/molecule-<scenario>.out; when one fails, its failed tasks are
+# printed last, where a CI log's tail shows them (molecule prunes the scenario's own ansible.log).
 molecule:
-	@for scenario in $(SCENARIOS); do molecule test --scenario-name $$scenario; done
+	@mkdir -p .cache; for scenario in $(SCENARIOS); do \
+	  out=.cache/molecule-$$scenario.out; \
+	  if ! molecule test --scenario-name $$scenario 2>&1 | tee $$out; then \
+	    echo "== molecule $$scenario failed; its last task headers and failures ($$out):"; \
+	    sed 's/\x1b\[[0-9;]*m//g' $$out | grep -a -E 'TASK \[|PLAY \[|fatal: \[|FAILED! =>|"assertion":|"msg":' \
+	      | grep -a -v 'All assertions passed' | tail -n 25 | cut -c1-400; \
+	    exit 1; \
+	  fi; \
+	done
 
 # Random secrets for a vault-backed environment, encrypted at once; refuses to overwrite.
 vault: setup
