@@ -20,22 +20,6 @@ DEFAULT_TOKEN_CACHE_S = 1.0
 MAX_TOKEN_CACHE_S = 30.0
 
 
-def _token_cache_s(environ: Mapping[str, str]) -> float:
-    raw = environ.get("BARESTACK_TOKEN_CACHE_SECONDS", "").strip()
-    if not raw:
-        return DEFAULT_TOKEN_CACHE_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= MAX_TOKEN_CACHE_S:
-        raise env.ConfigError(
-            f"environment variable BARESTACK_TOKEN_CACHE_SECONDS must be from 0 to {MAX_TOKEN_CACHE_S:g} "
-            f"seconds, got {raw!r}"
-        )
-    return value
-
-
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(repr=False)
@@ -72,5 +56,7 @@ class Settings:
             run_quota=env.positive_int(environ, "BARESTACK_RUN_QUOTA", DEFAULT_RUN_QUOTA),
             max_args_bytes=env.positive_int(environ, "BARESTACK_MAX_ARGS_BYTES", DEFAULT_MAX_ARGS_BYTES),
             max_body_bytes=env.positive_int(environ, "BARESTACK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
-            token_cache_s=_token_cache_s(environ),
+            token_cache_s=env.seconds(
+                environ, "BARESTACK_TOKEN_CACHE_SECONDS", DEFAULT_TOKEN_CACHE_S, 0, MAX_TOKEN_CACHE_S
+            ),
         )
