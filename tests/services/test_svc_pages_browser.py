@@ -20,6 +20,7 @@ from barestack_infrastructure.app import create_app as create_dashboard
 from barestack_infrastructure.settings import DEFAULT_UNITS
 from barestack_infrastructure.settings import Settings as DashboardSettings
 from barestack_infrastructure.systemd_units import SystemdReader
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -136,7 +137,10 @@ def test_module_page_runs_with_arguments(fresh: WebDriver, site: str, running_wo
     browser.get(site + "/modules/backend/echo-001")
     browser.find_element(By.ID, "args").send_keys("--who 'the tester'")
     browser.find_element(By.CSS_SELECTOR, "form.run button").click()
-    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "run-status").text == "succeeded")
+    # The run page reloads itself until the run ends: an element read during a reload goes stale.
+    WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element(By.ID, "run-status").text == "succeeded"
+    )
     assert "args: --who the tester" in browser.find_element(By.ID, "stdout").text
 
 
