@@ -173,7 +173,8 @@ DRILL_DB       ?= drill-db
 DRILL_BACKUP   ?= drill-backup
 DRILL_KEEP     ?= 0
 DRILL_HOST_INV := .cache/drill-backup-host
-DRILL_SECRETS  := BARESTACK_SECRETS_DIR=$(CURDIR)/$(DRILL_HOST_INV)/secrets
+# An inventory file that does not parse is an error here, not a run against fewer hosts (or none).
+DRILL_SECRETS  := BARESTACK_SECRETS_DIR=$(CURDIR)/$(DRILL_HOST_INV)/secrets ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true
 
 .PHONY: drill-backup-host
 drill-backup-host: setup
@@ -181,13 +182,15 @@ drill-backup-host: setup
 	$(TESTMACHINE) create $(DRILL_DB) --release trixie --reuse --json >/dev/null
 	$(TESTMACHINE) create $(DRILL_BACKUP) --release trixie --reuse --json >/dev/null
 	$(TESTMACHINE) inventory $(DRILL_DB) $(DRILL_BACKUP) > $(DRILL_HOST_INV)/machines.yml
-	@printf 'all:\n  children:\n%s    backup:\n      hosts:\n        %s:\n' \
-	  "$$(for g in postgres redis app web; do printf '    %s:\n      hosts:\n        %s:\n' $$g $(DRILL_DB); done)" \
-	  $(DRILL_BACKUP) > $(DRILL_HOST_INV)/groups.yml
+	@{ printf 'all:\n  children:\n'; \
+	   for g in postgres redis app web; do printf '    %s:\n      hosts:\n        %s:\n' $$g $(DRILL_DB); done; \
+	   printf '    backup:\n      hosts:\n        %s:\n' $(DRILL_BACKUP); } > $(DRILL_HOST_INV)/groups.yml
 	@ln -sfn $(CURDIR)/inventories/local/group_vars $(DRILL_HOST_INV)/group_vars
 	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV)
 	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV) | tee $(DRILL_HOST_INV)/second.log
 	@! grep -E 'changed=[1-9]' $(DRILL_HOST_INV)/second.log || { echo "second converge changed something" >&2; exit 1; }
+	@for m in $(DRILL_DB) $(DRILL_BACKUP); do grep -qE "^$$m +: ok=[1-9]" $(DRILL_HOST_INV)/second.log \
+	  || { echo "the second converge did not reach $$m" >&2; exit 1; }; done
 	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV) --check --diff | tee $(DRILL_HOST_INV)/check.log
 	@! grep -E 'changed=[1-9]' $(DRILL_HOST_INV)/check.log || { echo "--check --diff reports changes" >&2; exit 1; }
 	$(DRILL_SECRETS) ansible-playbook playbooks/backup.yml -i $(DRILL_HOST_INV)
