@@ -20,6 +20,14 @@ from svc_testkit.accounts import OPERATOR, session_cookie
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """Each test's statuses are written relative to its own start: ages are printed to the minute,
+    and the full suite reaches these tests minutes after the module was imported."""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
+
+
 def iso(moment: datetime) -> str:
     return moment.isoformat()
 
@@ -228,7 +236,7 @@ def test_fresh_backups_are_ok_and_shown_with_their_times(infra_env: dict[str, st
     assert entries["full"]["max_age_s"] == 194 * 3600
     assert entries["diff"]["last_success_at"] == iso(NOW - timedelta(hours=5))
     assert entries["diff"]["last_run_ok"] is True and entries["diff"]["size_bytes"] == 52000
-    # NOW was taken at import; the full suite may reach this test minutes later.
+    # NOW was taken when this test started.
     since_import = (datetime.now(UTC) - NOW).total_seconds()
     assert 5 * 3600 <= entries["diff"]["age_s"] <= 5 * 3600 + since_import + 5
     assert entries["wal"]["last_success_at"] == iso(NOW - timedelta(minutes=1))
