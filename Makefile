@@ -173,8 +173,9 @@ DRILL_DB       ?= drill-db
 DRILL_BACKUP   ?= drill-backup
 DRILL_KEEP     ?= 0
 DRILL_HOST_INV := .cache/drill-backup-host
-# An inventory file that does not parse is an error here, not a run against fewer hosts (or none).
-DRILL_SECRETS  := BARESTACK_SECRETS_DIR=$(CURDIR)/$(DRILL_HOST_INV)/secrets ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true
+# An inventory file that does not parse is an error here, not a run against fewer hosts (or none);
+# so the generated secrets live beside the inventory directory, not in it.
+DRILL_SECRETS  := BARESTACK_SECRETS_DIR=$(CURDIR)/$(DRILL_HOST_INV)-secrets ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true
 
 .PHONY: drill-backup-host
 drill-backup-host: setup
