@@ -174,7 +174,7 @@ DRILL_BACKUP   ?= drill-backup
 DRILL_KEEP     ?= 0
 DRILL_HOST_INV := .cache/drill-backup-host
 # An inventory file that does not parse is an error here, not a run against fewer hosts (or none);
-# so the generated secrets live beside the inventory directory, not in it.
+# so the generated secrets and the run logs live beside the inventory directory, not in it.
 DRILL_SECRETS  := BARESTACK_SECRETS_DIR=$(CURDIR)/$(DRILL_HOST_INV)-secrets ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true
 
 .PHONY: drill-backup-host
@@ -188,12 +188,12 @@ drill-backup-host: setup
 	   printf '    backup:\n      hosts:\n        %s:\n' $(DRILL_BACKUP); } > $(DRILL_HOST_INV)/groups.yml
 	@ln -sfn $(CURDIR)/inventories/local/group_vars $(DRILL_HOST_INV)/group_vars
 	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV)
-	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV) | tee $(DRILL_HOST_INV)/second.log
-	@! grep -E 'changed=[1-9]' $(DRILL_HOST_INV)/second.log || { echo "second converge changed something" >&2; exit 1; }
-	@for m in $(DRILL_DB) $(DRILL_BACKUP); do grep -qE "^$$m +: ok=[1-9]" $(DRILL_HOST_INV)/second.log \
+	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV) | tee $(DRILL_HOST_INV)-second.log
+	@! grep -E 'changed=[1-9]' $(DRILL_HOST_INV)-second.log || { echo "second converge changed something" >&2; exit 1; }
+	@for m in $(DRILL_DB) $(DRILL_BACKUP); do grep -qE "^$$m +: ok=[1-9]" $(DRILL_HOST_INV)-second.log \
 	  || { echo "the second converge did not reach $$m" >&2; exit 1; }; done
-	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV) --check --diff | tee $(DRILL_HOST_INV)/check.log
-	@! grep -E 'changed=[1-9]' $(DRILL_HOST_INV)/check.log || { echo "--check --diff reports changes" >&2; exit 1; }
+	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV) --check --diff | tee $(DRILL_HOST_INV)-check.log
+	@! grep -E 'changed=[1-9]' $(DRILL_HOST_INV)-check.log || { echo "--check --diff reports changes" >&2; exit 1; }
 	$(DRILL_SECRETS) ansible-playbook playbooks/backup.yml -i $(DRILL_HOST_INV)
 	$(DRILL_SECRETS) ansible-playbook tests/integration/verify-backup.yml -i $(DRILL_HOST_INV)
 	$(DRILL_SECRETS) ansible-playbook tests/integration/drill-restore.yml -i $(DRILL_HOST_INV)
