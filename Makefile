@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup apt-packages demo demo-destroy test test-bookworm lint unit molecule vault
+.PHONY: help setup apt-packages demo demo-destroy test test-bookworm test-cluster lint unit molecule vault
 
 help:
 	@echo "make demo          create or reuse the test machine '$(DEMO)' and converge site.yml on it"
@@ -25,6 +25,7 @@ help:
 	@echo "make test          lint + pytest + molecule ($(SCENARIOS)); what CI runs"
 	@echo "make vault ENV=staging  create inventories/ENV/group_vars/all/vault.yml with random secrets"
 	@echo "make test-bookworm the default scenario on Debian 12 (not in CI: it would push CI past 45 minutes)"
+	@echo "make test-cluster  four machines: db, app1, app2, web (not in CI; run it before merging role changes)"
 	@echo "make test-vm       site.yml in a qemu VM built from Debian packages, reboot, kernel checks + verify (not in CI)"
 	@echo "make drill         restore drill on the demo machine (destroys its data; not in CI)"
 	@echo "make setup         controller packages and the .venv toolchain (demo and test run it)"
@@ -82,6 +83,9 @@ test: setup lint unit molecule
 
 test-bookworm: setup
 	molecule test --scenario-name bookworm
+
+test-cluster: setup
+	molecule test --scenario-name cluster
 
 lint:
 	yamllint --strict .
