@@ -9,6 +9,7 @@ are the role's variables (backup_warn_*), written into the file; the defaults be
 
 import json
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -281,32 +282,47 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days" if seconds >= 172800 else f"{seconds / 3600:.0f} h"
 
 
+def _age_problem(
+    problems: list[str],
+    entry: BackupEntry | None,
+    now: datetime,
+    missing: str,
+    last: str,
+    age_text: Callable[[float], str],
+) -> None:
+    """The one rule for a kept entry: never succeeded, or its last success is past its threshold."""
+    if entry is None:
+        return
+    if entry.last_success_at is None:
+        problems.append(missing)
+    elif entry.too_old(now):
+        problems.append(f"{last} is {age_text(entry.age_s(now) or 0)} old")
+
+
 def _problems(data: dict[str, Any], entries: dict[str, BackupEntry], now: datetime) -> list[str]:
     problems: list[str] = []
     limits = _thresholds(data)
     full, diff = entries.get("full"), entries.get("diff")
     if full is not None and diff is not None:
-        if full.last_success_at is None:
-            problems.append("PostgreSQL: no full backup yet")
-        elif full.too_old(now):
-            problems.append(f"PostgreSQL: the last full backup is {_hours(full.age_s(now) or 0)} old")
+        _age_problem(
+            problems, full, now, "PostgreSQL: no full backup yet", "PostgreSQL: the last full backup", _hours
+        )
         # The daily backup: a differential, or the full on its day (or an incremental).
         daily = [e for e in (full, diff, entries.get("incr")) if e is not None and e.last_success_at]
         newest = min((e.age_s(now) or 0 for e in daily), default=None)
         if newest is not None and newest > limits["diff_hours"] * 3600:
             problems.append(f"PostgreSQL: no differential or full backup for {_hours(newest)}")
-    wal = entries.get("wal")
-    if wal is not None:
-        if wal.last_success_at is None:
-            problems.append("PostgreSQL: no WAL archived yet")
-        elif wal.too_old(now):
-            problems.append(f"PostgreSQL: the last WAL archive is {(wal.age_s(now) or 0) / 60:.0f} min old")
-    redis = entries.get("redis")
-    if redis is not None:
-        if redis.last_success_at is None:
-            problems.append("Redis: no snapshot yet")
-        elif redis.too_old(now):
-            problems.append(f"Redis: the last snapshot is {_hours(redis.age_s(now) or 0)} old")
+    _age_problem(
+        problems,
+        entries.get("wal"),
+        now,
+        "PostgreSQL: no WAL archived yet",
+        "PostgreSQL: the last WAL archive",
+        lambda seconds: f"{seconds / 60:.0f} min",
+    )
+    _age_problem(
+        problems, entries.get("redis"), now, "Redis: no snapshot yet", "Redis: the last snapshot", _hours
+    )
     for entry in entries.values():
         if entry.run_ok is False and entry.kind != "wal":  # the check entry says why archiving fails
             problems.append(f"{entry.title}: failed: {entry.error or 'no message'}")
