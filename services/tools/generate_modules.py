@@ -4,8 +4,8 @@
 Each module gets a small working app.py (it imports its pinned packages, checks their versions
 and fingerprints its arguments) and a requirements.txt drawn from a small pool of pure-Python
 packages, so a tree holds a few distinct requirement sets shared by many modules, conflicting
-versions included. The service's ``_shared`` package is copied in too. The same --seed always
-gives byte-identical output.
+versions included. ``services/_lib`` (the modules' ``barestack_common``) is copied in too.
+The same --seed always gives byte-identical output.
 
 With ``--distinct-sets N`` (the realistic mode) the modules use exactly N distinct sets of 1-3
 pinned pure-Python packages drawn from a larger pool of real PyPI releases (REALISTIC_POOL): some
@@ -129,7 +129,7 @@ import importlib
 import importlib.metadata
 import sys
 
-from _shared.output import emit_json, fail
+from barestack_common.module import emit_json, fail
 
 MODULE = {key!r}
 # distribution -> (import name, pinned version)
@@ -214,14 +214,12 @@ def write_module(module_dir: Path, key: str, pins: tuple[str, ...], seed: int) -
         requirements.unlink(missing_ok=True)
 
 
-def copy_shared(service: str, service_out: Path) -> None:
-    """The service's own _shared, or the backend's for a service that has none in this repo."""
-    source = SERVICES_DIR / service / "_shared"
-    if not source.is_dir():
-        source = SERVICES_DIR / "backend" / "_shared"
-    shutil.copytree(
-        source, service_out / "_shared", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
-    )
+def copy_library(out: Path) -> None:
+    """services/_lib beside the generated services, as on a host: the modules import barestack_common."""
+    destination = out / "_lib"
+    if destination.resolve() != (SERVICES_DIR / "_lib").resolve():
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(SERVICES_DIR / "_lib", destination, dirs_exist_ok=True, ignore=ignore)
 
 
 def generate(
@@ -252,10 +250,10 @@ def generate(
     for service in services:
         service_out = out / service
         service_out.mkdir(parents=True, exist_ok=True)
-        copy_shared(service, service_out)
         for stale in service_out.iterdir():
             if GENERATED_MODULE_RE.match(stale.name) and stale.name not in wanted[service]:
                 shutil.rmtree(stale)
+    copy_library(out)
     return {
         "out": str(out),
         "count": count,

@@ -2,8 +2,8 @@
 # Run one module in its own venv: run_module.sh <service>/<module> [script] [args...]
 #
 # The venv comes from venv_mapping.json (BARESTACK_VENV_MAPPING), written by venv_manager.py.
-# The module runs with cwd = its folder, PYTHONPATH = its service folder (so `from _shared
-# import ...` works) and the variables of BARESTACK_ENV_FILE when that is set, non-empty and
+# The module runs with cwd = its folder, PYTHONPATH = its service folder and services/_lib (so
+# `from barestack_common.module import ...` works) and the variables of BARESTACK_ENV_FILE when that is set, non-empty and
 # readable. That file must hold no secrets (the deployed default is the modules' env file); it is
 # read the way systemd reads an EnvironmentFile=, never evaluated by a shell.
 # The script must lie inside the module's folder once symlinks are resolved.
@@ -172,8 +172,11 @@ def main(argv):
                 environ.update(parse_env_file(handle.read()))
         except (OSError, UnicodeDecodeError) as error:
             die(f"cannot read {env_file}: {error.__class__.__name__}")
-    # The service folder (not the resolved one) so that `from _shared import ...` keeps working.
-    environ["PYTHONPATH"] = os.path.dirname(source.rstrip("/"))
+    # The service folder and the shared library beside it (not the resolved ones, so a release
+    # behind a symlink keeps its paths): `from barestack_common.module import emit_json`.
+    service_dir = os.path.dirname(source.rstrip("/"))
+    library_dir = os.path.join(os.path.dirname(service_dir), "_lib")
+    environ["PYTHONPATH"] = service_dir + os.pathsep + library_dir
     environ["BARESTACK_MODULE"] = key
     os.chdir(source)
     # Relative to the module folder, as the module would see it run from there (sys.argv[0]).

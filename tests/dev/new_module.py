@@ -1,7 +1,7 @@
 """``make new-module SERVICE=backend``: scaffold the service's next free module.
 
 Writes ``services/<service>/<prefix>-<NNN>/app.py`` and ``requirements.txt`` in the shape of the
-existing modules (``_shared.output`` for the JSON result and the exit codes, ``main(argv) -> int``),
+existing modules (``barestack_common.module`` for the JSON result and the exit codes, ``main(argv) -> int``),
 where NNN is one more than the highest number any module of the service has and the prefix is the
 one most of its modules use (``--prefix`` to choose). Exit 2 for an unknown service or a bad prefix.
 """
@@ -30,7 +30,7 @@ Exit codes: 0 done, 1 the work failed, 2 bad arguments (see services/README.md).
 import os
 import sys
 
-from _shared.output import EXIT_BAD_INPUT, emit_json, fail
+from barestack_common.module import EXIT_BAD_INPUT, emit_json, fail
 
 
 def main(argv: list[str]) -> int:
@@ -69,8 +69,9 @@ def next_module(service_dir: Path, prefix: str | None = None) -> str:
 
 def scaffold(services: Path, service: str, prefix: str | None = None) -> Path:
     service_dir = services / service
-    if not SERVICE_NAME.match(service) or not (service_dir / "_shared").is_dir():
-        known = sorted(p.parent.name for p in services.glob("*/_shared"))
+    # A service folder is one with its Flask package, barestack_<service>/ (not _lib, not tools).
+    if not SERVICE_NAME.match(service) or not (service_dir / f"barestack_{service}").is_dir():
+        known = sorted(p.parent.name for p in services.glob("*/barestack_*") if p.is_dir())
         raise ScaffoldError(f"unknown service {service!r} (one of: {', '.join(known)})")
     name = next_module(service_dir, prefix)
     module_dir = service_dir / name

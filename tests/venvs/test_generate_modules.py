@@ -24,7 +24,7 @@ def test_same_seed_gives_identical_trees(tmp_path: Path) -> None:
     assert tree_contents(tmp_path / "one") != tree_contents(tmp_path / "other")
 
 
-def test_tree_is_a_valid_services_tree_with_shared_and_varied_requirements(tmp_path: Path) -> None:
+def test_tree_is_a_valid_services_tree_with_the_library_and_varied_requirements(tmp_path: Path) -> None:
     summary = generate(tmp_path, 60, ["backend", "frontend", "infrastructure"], seed=0)
     modules = [spec for spec in discover(tmp_path) if spec.kind == "module"]
     assert len(modules) == 60 == summary["count"]
@@ -36,8 +36,7 @@ def test_tree_is_a_valid_services_tree_with_shared_and_varied_requirements(tmp_p
     assert len(distinct) < len(sets)  # sets are shared between modules
     assert {("packaging==24.2",), ("packaging==23.2",)} <= distinct  # conflicting pins included
     assert distinct <= {tuple(sorted(pins)) for _, pins in REQUIREMENT_POOL}
-    for service in ("backend", "frontend", "infrastructure"):
-        assert (tmp_path / service / "_shared" / "output.py").is_file()
+    assert (tmp_path / "_lib" / "barestack_common" / "module.py").is_file()
 
 
 def test_generated_module_runs_and_checks_its_pins(tmp_path: Path) -> None:
@@ -49,7 +48,7 @@ def test_generated_module_runs_and_checks_its_pins(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "app.py"],
         cwd=app.parent,
-        env={"PYTHONPATH": str(tmp_path / "backend")},
+        env={"PYTHONPATH": f"{tmp_path / 'backend'}:{tmp_path / '_lib'}"},
         capture_output=True,
         text=True,
         check=False,
@@ -63,7 +62,6 @@ def test_smaller_count_removes_the_extra_generated_modules(tmp_path: Path) -> No
     (tmp_path / "backend" / "a-001").mkdir()  # not generated: must survive
     generate(tmp_path, 4, ["backend"], seed=1)
     assert sorted(path.name for path in (tmp_path / "backend").iterdir()) == [
-        "_shared",
         "a-001",
         "gen-0001",
         "gen-0002",

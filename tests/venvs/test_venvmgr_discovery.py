@@ -45,7 +45,8 @@ def test_non_module_folders_are_ignored(tmp_path: Path) -> None:
     (package / "__init__.py").write_text("")
     (package / "app.py").write_text("")  # the service's Flask app is a package, not a module
     (tmp_path / "backend" / "migrations").mkdir()
-    (tmp_path / "backend" / "_shared").mkdir()
+    (tmp_path / "backend" / "_helpers").mkdir()
+    (tmp_path / "_lib" / "barestack_common").mkdir(parents=True)
     (tmp_path / "tools").mkdir()  # no modules and no requirements: not a service
     (tmp_path / "tools" / "venv_manager.py").write_text("")
     (tmp_path / ".hidden" / "a-001").mkdir(parents=True)

@@ -2,17 +2,22 @@
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from venvmgr_testkit import RUN_MODULE, Layout, make_layout, write_module
+from venvmgr_testkit import RUN_MODULE, SERVICES, Layout, make_layout, write_module
+
+LIBRARY = SERVICES / "_lib"
 
 INSPECT_APP = """
 import json, os, sys
-from _shared.greeting import GREETING
+from barestack_common.module import EXIT_BAD_INPUT
+from helpers.greeting import GREETING
 print(json.dumps({
     "argv": sys.argv, "cwd": os.getcwd(), "prefix": sys.prefix, "greeting": GREETING,
+    "exit_bad_input": EXIT_BAD_INPUT,
     "pythonpath": os.environ.get("PYTHONPATH"), "module": os.environ.get("BARESTACK_MODULE"),
     "setting": os.environ.get("BARESTACK_TEST_SETTING"),
 }))
@@ -28,9 +33,12 @@ def layout(
     services = root / "services"
     write_module(services, "backend/a-001", app=INSPECT_APP)
     (services / "backend" / "a-001" / "other.py").write_text("import sys; print('other', *sys.argv[1:])\n")
-    (services / "backend" / "_shared").mkdir()
-    (services / "backend" / "_shared" / "__init__.py").write_text("")
-    (services / "backend" / "_shared" / "greeting.py").write_text("GREETING = 'hello from _shared'\n")
+    # A package of the service folder, and the real shared library beside it as on a host.
+    (services / "backend" / "helpers").mkdir()
+    (services / "backend" / "helpers" / "__init__.py").write_text("")
+    greeting = "GREETING = 'hello from the service folder'\n"
+    (services / "backend" / "helpers" / "greeting.py").write_text(greeting)
+    shutil.copytree(LIBRARY, services / "_lib", ignore=shutil.ignore_patterns("__pycache__"))
     write_module(services, "frontend/ui-001", app="print('ui')\n")
     built = make_layout(root, services, wheelhouse, uv_binary, uv_cache)
     _, exit_code, stderr = built.build()
@@ -59,8 +67,9 @@ def test_module_runs_in_its_venv_and_folder_with_shared_importable(layout: Layou
     assert seen["argv"] == ["app.py", "one", "two words"]
     assert seen["cwd"] == str(module_dir)
     assert seen["prefix"] == str(layout.venvs / "backend" / "a-001")
-    assert seen["pythonpath"] == str(layout.services / "backend")
-    assert seen["greeting"] == "hello from _shared"
+    assert seen["pythonpath"] == f"{layout.services / 'backend'}:{layout.services / '_lib'}"
+    assert seen["greeting"] == "hello from the service folder"
+    assert seen["exit_bad_input"] == 2  # barestack_common.module, from services/_lib
     assert seen["module"] == "backend/a-001"
     assert seen["setting"] == "from the env file"
 

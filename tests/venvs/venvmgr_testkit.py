@@ -64,10 +64,11 @@ def run_wheelhouse(
 
 
 def copy_sample_modules(destination: Path) -> Path:
-    """The repo's sample modules and _shared packages (not the services' own apps) in a tmp tree."""
+    """The repo's sample modules and services/_lib (not the services' own apps) in a tmp tree."""
+    shutil.copytree(SERVICES / "_lib", destination / "_lib", ignore=shutil.ignore_patterns("__pycache__"))
     for service in SAMPLE_SERVICES:
         for folder in sorted((SERVICES / service).iterdir()):
-            if folder.name == "_shared" or MODULE_NAME_RE.match(folder.name):
+            if MODULE_NAME_RE.match(folder.name):
                 shutil.copytree(
                     folder, destination / service / folder.name, ignore=shutil.ignore_patterns("__pycache__")
                 )

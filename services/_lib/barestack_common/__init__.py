@@ -1,10 +1,12 @@
-"""Helpers the three barestack services share, kept once here instead of copied into each.
+"""Helpers the three barestack services and their modules share, kept once here instead of copied.
 
 Not a venv and not a service: the venv manager skips ``services/_lib`` (a private folder), and
-every service process finds it on its import path instead (gunicorn ``--pythonpath``, the
-worker's ``PYTHONPATH``). So it adds no requirements of its own: each module uses the standard
-library only, except ``request_log`` and ``auth``, which hook into the Flask app they are handed
-and so only run where Flask already is.
+every process finds it on its import path instead (gunicorn ``--pythonpath``, the worker's
+``PYTHONPATH``, and run_module.sh's for a module run). So it adds no requirements of its own: each
+file uses the standard library only, except ``request_log``, ``metrics`` and ``auth``, which hook
+into the Flask app they are handed and so only run where Flask already is.
+
+- ``module``: what a module's app.py needs: its settings, one JSON result, failures and exit codes.
 
 - ``env``: settings from environment variables, errors that name the variable, never its value.
 - ``redact``: credentials taken out of text that leaves the process.

@@ -8,7 +8,7 @@ any argument is not a valid version. a-002 pins packaging 23.2: each module sees
 import importlib.metadata
 import sys
 
-from _shared.output import emit_json
+from barestack_common.module import emit_json
 from packaging.version import InvalidVersion, Version
 
 

@@ -8,7 +8,7 @@ Prints {"packaging": "<version this venv has>", "specifier": ..., "matching": [.
 import importlib.metadata
 import sys
 
-from _shared.output import EXIT_BAD_INPUT, emit_json, fail
+from barestack_common.module import EXIT_BAD_INPUT, emit_json, fail
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 

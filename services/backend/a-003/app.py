@@ -12,8 +12,7 @@ import sys
 from typing import Any
 
 import psycopg2
-from _shared.env import MissingSettingError, require_env
-from _shared.output import EXIT_BAD_INPUT, emit_json, fail
+from barestack_common.module import EXIT_BAD_INPUT, MissingSettingError, emit_json, fail, require_env
 from psycopg2 import sql
 
 USER_TABLES = """

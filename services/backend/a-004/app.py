@@ -12,8 +12,7 @@ import sys
 import time
 
 import redis
-from _shared.env import MissingSettingError, require_env
-from _shared.output import EXIT_BAD_INPUT, emit_json, fail
+from barestack_common.module import EXIT_BAD_INPUT, MissingSettingError, emit_json, fail, require_env
 
 COUNTER_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 KEY_PREFIX = "barestack:counter:"

@@ -12,8 +12,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from _shared.env import optional_env
-from _shared.output import EXIT_BAD_INPUT, emit_json, fail
+from barestack_common.module import EXIT_BAD_INPUT, emit_json, fail, optional_env
 
 DEFAULT_BACKEND = "http://127.0.0.1:5000"
 TIMEOUT_S = 5

@@ -8,7 +8,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from _shared.output import EXIT_BAD_INPUT, emit_json, fail
+from barestack_common.module import EXIT_BAD_INPUT, emit_json, fail
 
 FINGERPRINT_CHARS = 12
 

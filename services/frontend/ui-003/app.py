@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from _shared.output import EXIT_BAD_INPUT, fail
+from barestack_common.module import EXIT_BAD_INPUT, fail
 from markupsafe import Markup
 
 

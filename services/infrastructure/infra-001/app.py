@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _shared.output import EXIT_BAD_INPUT, emit_json, fail
+from barestack_common.module import EXIT_BAD_INPUT, emit_json, fail
 
 MEMINFO = Path("/proc/meminfo")
 

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from _shared.output import EXIT_BAD_INPUT, emit_json, fail
+from barestack_common.module import EXIT_BAD_INPUT, emit_json, fail
 
 DEFAULT_TARGETS = ("127.0.0.1:5432", "127.0.0.1:6379", "127.0.0.1:80")
 TIMEOUT_S = 3.0
