@@ -34,16 +34,6 @@ class MachineEntry:
     release: str
     ssh_common_args: str
 
-    def ansible_host_vars(self) -> dict[str, object]:
-        return {
-            "ansible_host": self.address,
-            "ansible_port": self.ssh_port,
-            "ansible_user": self.user,
-            "ansible_ssh_private_key_file": self.ssh_key,
-            "ansible_ssh_common_args": self.ssh_common_args,
-            "ansible_python_interpreter": "/usr/bin/python3",
-        }
-
 
 def _tool(*arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     argv = ["python3", str(TESTMACHINE), *arguments]
@@ -108,25 +98,22 @@ class BenchMachine:
 
 
 def write_inventory(directory: Path, entries: Sequence[MachineEntry], group_vars: Path) -> Path:
-    """An inventory with every machine in all four groups and the given group_vars (symlinked).
+    """An inventory directory: how to reach the machines as ``testmachine inventory`` writes it
+    (the one writer of that, shared with make demo and the drills), every machine in all four
+    groups, and the given group_vars (symlinked). Returns the directory, for ``-i``.
 
-    JSON is valid YAML, so the standard library writes it.
+    JSON is valid YAML, so the standard library writes the groups.
     """
     directory.mkdir(parents=True, exist_ok=True)
     names = [entry.name for entry in entries]
-    inventory = {
-        "all": {
-            "hosts": {entry.name: entry.ansible_host_vars() for entry in entries},
-            "children": {group: {"hosts": dict.fromkeys(names, None)} for group in ALL_GROUPS},
-        }
-    }
-    hosts = directory / "hosts.yml"
-    hosts.write_text(json.dumps(inventory, indent=2) + "\n", encoding="utf-8")
+    (directory / "machines.yml").write_text(_tool("inventory", *names).stdout, encoding="utf-8")
+    groups = {"all": {"children": {group: {"hosts": dict.fromkeys(names, None)} for group in ALL_GROUPS}}}
+    (directory / "groups.yml").write_text(json.dumps(groups, indent=2) + "\n", encoding="utf-8")
     link = directory / "group_vars"
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(group_vars)
-    return hosts
+    return directory
 
 
 def write_local_inventory(directory: Path, python: str) -> Path:

@@ -86,32 +86,30 @@ def _yaml_string(value: str) -> str:
     return json.dumps(value)
 
 
+def host_vars(entry: Entry) -> dict[str, str]:
+    """How Ansible reaches one machine: the variables every inventory format below writes."""
+    return {
+        "ansible_host": entry.address,
+        "ansible_port": str(entry.ssh_port),
+        "ansible_user": entry.user,
+        "ansible_ssh_private_key_file": entry.ssh_key,
+        "ansible_ssh_common_args": entry.ssh_common_args,
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }
+
+
 def inventory_yaml(entries: list[Entry]) -> str:
     lines = ["all:", "  hosts:"]
     for entry in entries:
-        lines += [
-            f"    {entry.name}:",
-            f"      ansible_host: {entry.address}",
-            f"      ansible_port: {entry.ssh_port}",
-            f"      ansible_user: {entry.user}",
-            f"      ansible_ssh_private_key_file: {_yaml_string(entry.ssh_key)}",
-            f"      ansible_ssh_common_args: {_yaml_string(entry.ssh_common_args)}",
-            "      ansible_python_interpreter: /usr/bin/python3",
-        ]
+        lines.append(f"    {entry.name}:")
+        lines += [f"      {key}: {_yaml_string(value)}" for key, value in host_vars(entry).items()]
     return "\n".join(lines) + "\n"
 
 
 def inventory_ini(entries: list[Entry]) -> str:
     lines = []
     for entry in entries:
-        variables = {
-            "ansible_host": entry.address,
-            "ansible_port": str(entry.ssh_port),
-            "ansible_user": entry.user,
-            "ansible_ssh_private_key_file": entry.ssh_key,
-            "ansible_ssh_common_args": entry.ssh_common_args,
-            "ansible_python_interpreter": "/usr/bin/python3",
-        }
+        variables = host_vars(entry)
         lines.append(
             " ".join([entry.name, *(f"{key}={shlex.quote(value)}" for key, value in variables.items())])
         )
