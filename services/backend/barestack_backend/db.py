@@ -9,7 +9,7 @@ connection is closed and replaced before the request uses it, so a restart costs
 """
 
 import os
-import select
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +17,8 @@ from contextlib import contextmanager
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
+from barestack_common.pg import idle_and_usable
+from barestack_common.redact import describe_error, secrets_in_url
 
 CONNECT_TIMEOUT_S = 2  # also bounds /health when the server is gone
 STATEMENT_TIMEOUT_MS = 5000
@@ -27,20 +29,6 @@ CHECKOUT_TIMEOUT_S = 5.0
 
 class PoolExhausted(psycopg2.OperationalError):
     """Every connection of the pool stayed busy for CHECKOUT_TIMEOUT_S."""
-
-
-def _idle_and_usable(conn: psycopg2.extensions.connection) -> bool:
-    """True when a pooled connection can take a query: open, outside a transaction, nothing unread."""
-    if conn.closed:
-        return False
-    if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-        return False
-    try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    except (OSError, ValueError, psycopg2.Error):
-        return False
-    # The API never LISTENs, so anything readable on an idle connection is the server hanging up.
-    return not readable
 
 
 def pool_size_from_env(default: int = DEFAULT_MAX_CONNECTIONS) -> int:
@@ -99,7 +87,7 @@ class Database:
                     conn = self._idle.pop() if self._idle else None
                 if conn is None:
                     return self._connect(CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_MS), slots
-                if _idle_and_usable(conn):
+                if idle_and_usable(conn):
                     return conn, slots
                 conn.close()  # stale: the server restarted or ended the session; try the next
         except BaseException:
@@ -161,3 +149,10 @@ class Database:
             idle, self._idle = (self._idle, []) if self._pid == os.getpid() else ([], [])
         for conn in idle:
             conn.close()
+
+
+def report_cli_error(error: psycopg2.Error, database_url: str) -> int:
+    """A command-line tool's database failure: one line on stderr, never the URL's password; exit 1."""
+    reason = describe_error(error, secrets_in_url(database_url))
+    print(f"error: database: {reason['error']}: {reason['message']}", file=sys.stderr)
+    return 1

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 
 import psycopg2
 from barestack_common import env
-from barestack_common.redact import describe_error, secrets_in_url
 
 from barestack_backend import run_queries
-from barestack_backend.db import Database
+from barestack_backend.db import Database, report_cli_error
 from barestack_backend.settings import POSTGRES_SCHEMES
 
 BATCH = 5000
@@ -57,9 +56,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         deleted = delete_old_runs(database, args.days)
     except psycopg2.Error as error:
-        reason = describe_error(error, secrets_in_url(database_url))
-        print(f"error: database: {reason['error']}: {reason['message']}", file=sys.stderr)
-        return 1
+        return report_cli_error(error, database_url)
     finally:
         database.close()
     print(f"deleted {deleted} runs older than {args.days} days")

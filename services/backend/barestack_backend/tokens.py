@@ -26,11 +26,10 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 from barestack_common import env
-from barestack_common.redact import describe_error, secrets_in_url
 from psycopg2.extras import RealDictCursor
 
 from barestack_backend.auth import TOKEN_NAME, hash_token, new_token, well_formed_token
-from barestack_backend.db import Database
+from barestack_backend.db import Database, report_cli_error
 from barestack_backend.settings import POSTGRES_SCHEMES
 
 # Imported tokens come from elsewhere (a secrets store); the hash is only safe for long random ones.
@@ -224,9 +223,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         print("error: a token with that name or value was stored meanwhile; nothing changed", file=sys.stderr)
         return 2
     except psycopg2.Error as error:
-        reason = describe_error(error, secrets_in_url(database_url))
-        print(f"error: database: {reason['error']}: {reason['message']}", file=sys.stderr)
-        return 1
+        return report_cli_error(error, database_url)
     finally:
         database.close()
 

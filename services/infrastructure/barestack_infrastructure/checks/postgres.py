@@ -7,25 +7,13 @@ session the server has hung up on (restart, terminate) has something to read whi
 replaced by a new one, so a restarted PostgreSQL shows as up again at the next collection.
 """
 
-import select
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg2
 import psycopg2.extensions
-
-
-def _usable(conn: psycopg2.extensions.connection | None) -> bool:
-    if conn is None or conn.closed:
-        return False
-    if conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-        return False
-    try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    except (OSError, ValueError, psycopg2.Error):
-        return False
-    return not readable
+from barestack_common.pg import idle_and_usable
 
 
 class PostgresProbe:
@@ -36,7 +24,7 @@ class PostgresProbe:
         self._lock = threading.Lock()
 
     def _connection(self) -> psycopg2.extensions.connection:
-        if not _usable(self._conn):
+        if not idle_and_usable(self._conn):
             if self._conn is not None and not self._conn.closed:
                 self._conn.close()
             self._conn = psycopg2.connect(
