@@ -10,29 +10,20 @@ import json
 import re
 import shlex
 import subprocess
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from barestack_bench.hosts import CommandResult, HostCommandError, check_result
 from barestack_bench.settings import REPO_ROOT
 
 TESTMACHINE = REPO_ROOT / "tests" / "machines" / "testmachine"
+# The tool's own entry type (what `create --json` prints), not a copy of it: stdlib-only, importable.
+sys.path.insert(0, str(TESTMACHINE.parent))
+from testmachines.inventory import Entry  # noqa: E402 - needs the path above
+
 BENCH_NAME = re.compile(r"^bench-[a-z0-9-]{1,24}$")
 ALL_GROUPS = ("postgres", "redis", "app", "web")
-
-
-@dataclass(frozen=True)
-class MachineEntry:
-    """What ``testmachine create --json`` prints about a running machine."""
-
-    name: str
-    address: str
-    user: str
-    ssh_key: str
-    ssh_port: int
-    release: str
-    ssh_common_args: str
 
 
 def _tool(*arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -45,7 +36,7 @@ def _tool(*arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[
 class BenchMachine:
     """One running test machine; a Host for the parts."""
 
-    def __init__(self, entry: MachineEntry) -> None:
+    def __init__(self, entry: Entry) -> None:
         self.entry = entry
         self.name = entry.name
 
@@ -56,18 +47,7 @@ class BenchMachine:
             raise ValueError(f"bench machines are named bench-<a-z0-9->, got {name!r}")
         _tool("destroy", name)
         created = _tool("create", name, "--release", release, "--json")
-        data = json.loads(created.stdout)
-        return cls(
-            MachineEntry(
-                name=data["name"],
-                address=data["address"],
-                user=data["user"],
-                ssh_key=data["ssh_key"],
-                ssh_port=int(data["ssh_port"]),
-                release=data["release"],
-                ssh_common_args=data["ssh_common_args"],
-            )
-        )
+        return cls(Entry(**json.loads(created.stdout)))
 
     def destroy(self) -> None:
         _tool("destroy", self.name)
@@ -97,7 +77,7 @@ class BenchMachine:
         return CommandResult(completed.returncode, completed.stdout, completed.stderr)
 
 
-def write_inventory(directory: Path, entries: Sequence[MachineEntry], group_vars: Path) -> Path:
+def write_inventory(directory: Path, entries: Sequence[Entry], group_vars: Path) -> Path:
     """An inventory directory: how to reach the machines as ``testmachine inventory`` writes it
     (the one writer of that, shared with make demo and the drills), every machine in all four
     groups, and the given group_vars (symlinked). Returns the directory, for ``-i``.

@@ -56,7 +56,9 @@ def hosts_file(name: str) -> str:
     )
 
 
-def _write(root: Path, relative: str, content: str, mode: int) -> None:
+def write_file(root: Path, relative: str, content: str, mode: int) -> None:
+    """A file in a machine's root filesystem; a symlink there (Debian's resolv.conf...) is replaced,
+    never followed out of the rootfs."""
     target = root / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink():
@@ -76,11 +78,11 @@ def known_hosts_lines(root: Path, address: str) -> str:
 
 def write_machine_files(root: Path, name: str, public_key: str, resolver: str) -> None:
     """`resolver` comes from resolv_conf(), called before anything is created since it may refuse."""
-    _write(root, "etc/hostname", f"{name}\n", 0o644)
-    _write(root, "etc/hosts", hosts_file(name), 0o644)
-    _write(root, "etc/resolv.conf", resolver, 0o644)
+    write_file(root, "etc/hostname", f"{name}\n", 0o644)
+    write_file(root, "etc/hosts", hosts_file(name), 0o644)
+    write_file(root, "etc/resolv.conf", resolver, 0o644)
     (root / "root/.ssh").mkdir(mode=0o700, parents=True, exist_ok=True)
     (root / "root/.ssh").chmod(0o700)
-    _write(root, "root/.ssh/authorized_keys", public_key + "\n", 0o600)
+    write_file(root, "root/.ssh/authorized_keys", public_key + "\n", 0o600)
     # -A with a prefix generates every missing host key type below <root>/etc/ssh.
     run(["ssh-keygen", "-A", "-f", str(root)], what=f"generating SSH host keys for {name}")

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import MachineError, UsageError
+from .guestfiles import write_file
 from .hostcmd import require_tools, tool_path
 from .locks import exclusive_lock
 from .mounts import remove_tree
@@ -166,12 +167,7 @@ def apply_post_install(root: Path, recipe: Recipe) -> None:
             else:
                 path.unlink()
     for relative, content, mode in recipe.files:
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink():
-            target.unlink()
-        target.write_text(content)
-        target.chmod(mode)
+        write_file(root, relative, content, mode)
 
 
 def _log(message: str) -> None:
