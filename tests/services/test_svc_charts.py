@@ -4,14 +4,11 @@ Real services (werkzeug in threads, or gunicorn with several workers), real Post
 the only thing made up is the clock handed to the sampler where a test needs an hour in seconds.
 """
 
-import dataclasses
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,8 +19,6 @@ from typing import Any
 
 import pytest
 import redis
-from barestack_backend.worker import build_worker
-from barestack_backend.worker_settings import WorkerSettings
 from barestack_common.metrics import BUCKETS_S, Counts, RequestMetrics, parse, quantile
 from barestack_infrastructure.app import create_app
 from barestack_infrastructure.charts import Series, line_chart, nice_step
@@ -35,8 +30,10 @@ from flask.testing import FlaskClient
 from svc_testkit.accounts import OPERATOR, session_cookie
 from svc_testkit.api_tokens import bearer
 from svc_testkit.ports import free_port, wait_for_port
+from svc_testkit.processes import terminate
 from svc_testkit.redis_server import RedisServer
 from svc_testkit.runs_db import wait_for_run
+from svc_testkit.worker_process import worker_thread
 
 SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -181,16 +178,6 @@ def start_gunicorn(
     return process, f"http://127.0.0.1:{port}"
 
 
-def stop_gunicorn(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture(params=["shared-directory", "per-process"])
 def gunicorn_stack(
     request: pytest.FixtureRequest, backend_env: dict[str, str], tmp_path: Path
@@ -232,7 +219,7 @@ def gunicorn_stack(
         }
     finally:
         for process in processes:
-            stop_gunicorn(process)
+            terminate(process, timeout_s=10)
 
 
 def test_gunicorn_workers_are_counted_once_and_the_dashboard_samples_them(
@@ -366,20 +353,8 @@ def test_the_sampler_keeps_a_bounded_hour(infra_env: dict[str, str], redis_srv: 
 @pytest.fixture
 def running_worker(backend_env: dict[str, str]) -> Iterator[None]:
     """A run worker in a thread; a run longer than 1 s times out."""
-    env = {
-        **backend_env,
-        "BARESTACK_WORKER_NAME": "charts-test-worker",
-        "BARESTACK_RUN_SANDBOX": "none",
-        "BARESTACK_RUN_TIMEOUT": "1",
-    }
-    stop = threading.Event()
-    worker = build_worker(dataclasses.replace(WorkerSettings.from_env(env), block_ms=200), stop)
-    thread = threading.Thread(target=worker.serve, name="worker", daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=10)
-    worker.database.close()
+    with worker_thread(backend_env, "charts-test-worker", BARESTACK_RUN_TIMEOUT="1"):
+        yield
 
 
 def operator_client(app: Flask, env: dict[str, str]) -> FlaskClient:

@@ -8,7 +8,6 @@ it is deployed.
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from flask import Flask
 from svc_testkit.accounts import PERSON, login, session_csrf
 from svc_testkit.live_server import serve
 from svc_testkit.ports import free_port, wait_for_port
+from svc_testkit.processes import terminate
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -106,15 +106,6 @@ def _start_gunicorn(
         )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture
 def gunicorn_backend(backend_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., str]]:
     """Starts the backend under gunicorn gthread on TCP or a unix socket; returns its base URL."""
@@ -146,7 +137,7 @@ def gunicorn_backend(backend_env: dict[str, str], tmp_path: Path) -> Iterator[Ca
 
     yield start
     for process in processes:
-        _stop(process)
+        terminate(process, timeout_s=10)
 
 
 @pytest.fixture

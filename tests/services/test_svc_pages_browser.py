@@ -7,13 +7,9 @@ frontend and the same cookie opens the dashboard. One screenshot of each page go
 /tmp/barestack-screens/ for a human look.
 """
 
-import dataclasses
-import threading
 from collections.abc import Iterator
 
 import pytest
-from barestack_backend.worker import build_worker
-from barestack_backend.worker_settings import WorkerSettings
 from barestack_frontend.app import create_app as create_frontend
 from barestack_frontend.settings import Settings as FrontendSettings
 from barestack_infrastructure.app import create_app as create_dashboard
@@ -30,6 +26,7 @@ from svc_testkit.live_server import serve
 from svc_testkit.nginx_server import missing_binary as missing_nginx
 from svc_testkit.nginx_site import NginxSite
 from svc_testkit.ports import free_port
+from svc_testkit.worker_process import worker_thread
 
 # The dashboard asks the controller's own systemd: with systemd as PID 1 the barestack units are
 # "not installed" there; without systemd (a container) they are unknown.
@@ -38,17 +35,8 @@ UNIT_SUMMARY = "not installed" if SystemdReader(1.0).available() else "unknown: 
 
 @pytest.fixture
 def running_worker(backend_env: dict[str, str]) -> Iterator[None]:
-    # No systemd as PID 1 here: runs go unsandboxed, as in the worker's own tests.
-    env = {**backend_env, "BARESTACK_WORKER_NAME": "browser-test-worker", "BARESTACK_RUN_SANDBOX": "none"}
-    settings = WorkerSettings.from_env(env)
-    stop = threading.Event()
-    worker = build_worker(dataclasses.replace(settings, block_ms=200), stop)
-    thread = threading.Thread(target=worker.serve, name="worker", daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=10)
-    worker.database.close()
+    with worker_thread(backend_env, "browser-test-worker"):
+        yield
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from svc_testkit.ports import free_port, wait_for_port
+from svc_testkit.processes import terminate
 
 NGINX = "/usr/sbin/nginx"
 
@@ -71,10 +72,5 @@ class NginxServer:
         return server
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
         shutil.rmtree(self.base, ignore_errors=True)

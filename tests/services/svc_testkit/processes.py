@@ -45,3 +45,14 @@ def stop_group(
     # Whatever the leader left in its group (gunicorn's workers, a module run) goes too.
     signal_group(process.pid, signal.SIGKILL)
     return process.wait()
+
+
+def terminate(process: "subprocess.Popen[bytes]", timeout_s: float = 5) -> None:
+    """SIGTERM the child alone, wait up to ``timeout_s``, then SIGKILL it (servers that fork nothing
+    the test must see stopped: nginx's master takes its workers with it, redis-server is one process)."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -11,6 +11,7 @@ from pathlib import Path
 import redis
 
 from svc_testkit.ports import free_port
+from svc_testkit.processes import terminate
 
 
 def missing_binary() -> str | None:
@@ -88,10 +89,5 @@ class RedisServer:
         self._wait_ready()
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,9 +1,13 @@
 """The worker as systemd runs it: ``python -m barestack_backend.worker`` in its own process."""
 
+import dataclasses
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,3 +56,26 @@ def start_worker(env: dict[str, str], name: str, log_dir: Path, **overrides: str
             [sys.executable, "-m", "barestack_backend.worker"], env=environ, stdout=log, stderr=log
         )
     return WorkerProcess(process, log_path)
+
+
+@contextmanager
+def worker_thread(env: dict[str, str], name: str, **overrides: str) -> Iterator[None]:
+    """The worker inside the test process, on a thread: runs go unsandboxed (no systemd as PID 1
+    is assumed here, as in the worker's own tests); ``overrides`` are more BARESTACK_* variables."""
+    # Imported here: starting the worker as a process (above) needs none of the backend's code.
+    from barestack_backend.worker import build_worker
+    from barestack_backend.worker_settings import WorkerSettings
+
+    settings = WorkerSettings.from_env(
+        {**env, "BARESTACK_WORKER_NAME": name, "BARESTACK_RUN_SANDBOX": "none", **overrides}
+    )
+    stop = threading.Event()
+    worker = build_worker(dataclasses.replace(settings, block_ms=200), stop)
+    thread = threading.Thread(target=worker.serve, name="worker", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        worker.database.close()
