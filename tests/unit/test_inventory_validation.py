@@ -7,7 +7,6 @@ roles' own checks are what is under test, so nothing here is mocked.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from .ansible_cli import ROOT, run
+
 VALID_SECRETS = {
     "barestack_db_owner_password": "o" * 32,
     "barestack_db_app_password": "a" * 32,
@@ -62,9 +62,7 @@ def run_validation(
     )
     variables = tmp_path / "vars.json"
     variables.write_text(json.dumps({**secrets, **extra_vars}), encoding="utf-8")
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env['PATH']}"
-    return subprocess.run(
+    return run(
         [
             "ansible-playbook",
             "-i",
@@ -72,13 +70,7 @@ def run_validation(
             str(ROOT / "playbooks" / "validate.yml"),
             "-e",
             f"@{variables}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        ]
     )
 
 

@@ -8,7 +8,6 @@ checks) runs against that inventory's group_vars and vault, with its hosts repla
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -17,28 +16,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env() -> dict[str, str]:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env['PATH']}"
-    env.pop("ANSIBLE_VAULT_PASSWORD_FILE", None)
-    return env
-
-
-def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300, check=False)
+from .ansible_cli import ROOT, run
 
 
 def _make_vault(project: Path, environment: str) -> subprocess.CompletedProcess[str]:
     # -o setup: the copy shares this checkout's venv; setup (apt, pip) is not what is under test.
-    return _run(["make", "-s", "-o", "setup", "vault", f"ENV={environment}"], project)
+    return run(["make", "-s", "-o", "setup", "vault", f"ENV={environment}"], project)
 
 
 def _validate(hosts: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     playbook = ROOT / "playbooks" / "validate.yml"
-    return _run(["ansible-playbook", "-i", str(hosts), str(playbook), *extra], ROOT)
+    return run(["ansible-playbook", "-i", str(hosts), str(playbook), *extra], ROOT)
 
 
 @pytest.mark.parametrize("environment", ["staging", "production"])

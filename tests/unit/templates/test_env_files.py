@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+from ..ansible_cli import run
+
 SECRETS = {
     "barestack_db_app_password": "p@ss/word:1-0123456789",
     "barestack_redis_app_password": "r/p@ss-0123456789abc",
@@ -53,17 +53,15 @@ def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         json.dumps({**SECRETS, "app_env_dir": str(tmp / "etc"), "app_env_extra": {"GREETING": "a b $(true)"}})
     )
     (tmp / "etc").mkdir()
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env['PATH']}"
-    command = ["ansible-playbook", "-i", str(tmp / "hosts.json"), str(tmp / "play.yml")]
-    result = subprocess.run(
-        [*command, "-e", f"@{tmp / 'vars.json'}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = run(
+        [
+            "ansible-playbook",
+            "-i",
+            str(tmp / "hosts.json"),
+            str(tmp / "play.yml"),
+            "-e",
+            f"@{tmp / 'vars.json'}",
+        ]
     )
     assert result.returncode == 0, result.stdout + result.stderr
     for secret in SECRETS.values():
