@@ -129,12 +129,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--api-token-file",
         type=Path,
-        help="a file holding an API token: the requests part sends it as a Bearer token on /api/",
+        help="a file holding an API token for /api/ (default: one the requests part creates on its machine)",
     )
     parser.add_argument(
         "--infra-cookie-file",
         type=Path,
-        help="a file holding the dashboard's login cookie (name=value): sent on /infra/",
+        help="a file holding the login cookie (name=value) for /infra/ (default: the part logs in as admin)",
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--work-dir", type=Path, help="logs, inventory, trees (default: a new /tmp folder)")

@@ -9,10 +9,13 @@ opened per 1,000 requests (pg_stat_database.sessions before and after the run).
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import re
+import secrets
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,8 @@ SESSIONS_GOAL_PER_1000 = 5.0
 STATS_FLUSH_S = 1.2
 # Tokens and cookies go into a Lua string in a 0600 script, never on wrk's command line.
 SAFE_CREDENTIAL = re.compile(r"^[A-Za-z0-9._~+/=:;, -]{1,4096}$")
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+SESSION_COOKIE = "barestack_session"
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,39 @@ def deploy_modules(session: Session, stack: Stack) -> None:
     session.site(stack, tree, f"requests-deploy-{MODULE_COUNT}")
 
 
+def own_credentials(session: Session, host: Host, base_url: str, given: Credentials) -> Credentials:
+    """What the routes need since access control (a Bearer token on /api/runs, the operator's login
+    on /infra/), made on the bench's own stack when not given: a token from barestack-api-token on
+    the machine, and a login through the frontend's form with the bench's generated admin password."""
+    token = given.api_token
+    if token is None:
+        created = host.run(["barestack-api-token", "create", f"bench-{secrets.token_hex(4)}"])
+        token = created.stdout.strip().splitlines()[-1]
+    cookie = given.infra_cookie
+    if cookie is None:
+        password = (session.secrets_dir / "admin_password").read_text(encoding="utf-8").strip()
+        cookie = login_cookie(base_url, "admin", password)
+    return Credentials(api_token=token, infra_cookie=cookie)
+
+
+def login_cookie(base_url: str, username: str, password: str) -> str:
+    """``name=value`` of the session cookie the frontend sets after a login through its form."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"{base_url}/login", timeout=30) as page:
+        match = CSRF_FIELD.search(page.read().decode())
+    if match is None:
+        raise RuntimeError("the login page holds no csrf_token field")
+    form = urllib.parse.urlencode({"username": username, "password": password, "csrf_token": match[1]})
+    with opener.open(f"{base_url}/login", data=form.encode(), timeout=30) as response:
+        if response.status != 200:  # the 303 to the index is followed
+            raise RuntimeError(f"logging in answered HTTP {response.status}")
+    cookies = [cookie for cookie in jar if cookie.name == SESSION_COOKIE]
+    if not cookies:
+        raise RuntimeError("logging in set no session cookie (wrong admin password?)")
+    return f"{SESSION_COOKIE}={cookies[0].value}"
+
+
 def prepare_data(base_url: str, credentials: Credentials) -> int:
     """Check the catalogue, and queue runs so /api/runs?limit=20 lists a full page. Returns the count."""
     headers = credentials.headers_for("/api/")
@@ -156,11 +194,11 @@ def measure(host: Host, url: str, load: WrkSettings, duration_s: float, script: 
 def run(session: Session) -> PartResult:
     result = PartResult(name="requests", title=TITLE)
     settings = session.settings
-    credentials: Credentials = session.credentials or Credentials()
     stack = session.converged_stack()
     deploy_modules(session, stack)
     host = stack.machine
     base_url = f"http://{stack.address}"
+    credentials = own_credentials(session, host, base_url, session.credentials or Credentials())
     module_count = prepare_data(base_url, credentials)
     scripts_dir = session.work_dir / "wrk-scripts"
     scripts = {
