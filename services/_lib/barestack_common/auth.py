@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, abort, current_app, g, request, session
+from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from barestack_common import env
@@ -207,7 +208,9 @@ class AuthSettings:
 
 
 def install(app: Flask, settings: AuthSettings) -> Accounts:
-    """Session cookie, body limit and the template helpers ``current_user()`` and ``csrf_token()``."""
+    """Session cookie, body limit, the template helpers ``current_user()`` and ``csrf_token()``, and
+    the templates both apps include (``barestack_head.html``), after the app's own."""
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, FileSystemLoader(Path(__file__).parent / "templates")])
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME=COOKIE_NAME,
