@@ -26,6 +26,7 @@ def site(**overrides: object) -> str:
         "hostvars": HOSTVARS,
         "nginx_app_hosts": [],
         "nginx_tls_common_name": "web1",
+        "nginx_snippets": {},  # the site task's vars read files/nginx/*.conf
     }
     return render("nginx", "barestack-site.conf.j2", **{**variables, **overrides})
 
@@ -111,3 +112,12 @@ def test_writes_and_logins_are_rate_limited_but_not_the_app_hosts_own_calls() ->
     # An exact location must pass /login on unchanged, not the "/" a URI part would make of it.
     assert "proxy_pass http://barestack_frontend;" in login
     assert text.count("limit_req zone=barestack_writes") == 3
+
+
+def test_snippet_files_go_into_the_server_block_in_name_order() -> None:
+    snippets = {"20-b.conf": "add_header X-B b;\n", "10-a.conf": "location = /a {\n    return 204;\n}\n"}
+    text = site(nginx_snippets=snippets)
+    server = text[text.index("server {") :]
+    assert server.index("# 10-a.conf") < server.index("# 20-b.conf")
+    assert "    location = /a {\n        return 204;\n    }\n" in server
+    assert "    add_header X-B b;\n" in server
