@@ -156,6 +156,17 @@ def login_cookie(base_url: str, username: str, password: str) -> str:
     return f"{SESSION_COOKIE}={cookies[0].value}"
 
 
+def start_run(url: str, headers: dict[str, str], patience_s: float = 120) -> int:
+    """POST a run; a 429 (Nginx's limit on writes, or the token's quota of queued runs) is waited
+    out as a client should, up to ``patience_s``. Returns the last status."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        status, _body = _request(url, headers, method="POST")
+        if status != 429 or time.monotonic() > deadline:
+            return status
+        time.sleep(1.0)
+
+
 def prepare_data(base_url: str, credentials: Credentials) -> int:
     """Check the catalogue, and queue runs so /api/runs?limit=20 lists a full page. Returns the count."""
     headers = credentials.headers_for("/api/")
@@ -166,7 +177,7 @@ def prepare_data(base_url: str, credentials: Credentials) -> int:
     if count < MODULE_COUNT:
         raise RuntimeError(f"/api/modules lists {count} modules, expected at least {MODULE_COUNT}")
     for _ in range(RUNS_FOR_LISTING):
-        status, _body = _request(f"{base_url}/api/modules/backend/a-001/runs", headers, method="POST")
+        status = start_run(f"{base_url}/api/modules/backend/a-001/runs", headers)
         if status != 202:
             raise RuntimeError(f"starting a run answered HTTP {status}")
     for key, (path, _goal, _p99) in ROUTES.items():
