@@ -74,6 +74,7 @@ def run_playbook(
     secrets_dir: Path,
     extra_vars: Mapping[str, Any] | None = None,
     timeout_s: float = 1800,
+    environment: Mapping[str, str] | None = None,
 ) -> PlaybookRun:
     """Run one playbook to completion; its output goes to ``log``. Raises PlaybookFailed on failure."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +90,7 @@ def run_playbook(
             argv,
             stdout=output,
             stderr=subprocess.STDOUT,
-            env=ansible_environment(project, secrets_dir),
+            env={**ansible_environment(project, secrets_dir), **(environment or {})},
             cwd=project.root,
             timeout=timeout_s,
             check=False,

@@ -19,7 +19,7 @@ from barestack_bench.ansible_run import PlaybookRun, run_playbook
 from barestack_bench.machines import BenchMachine, write_inventory
 from barestack_bench.project import snapshot_project
 from barestack_bench.settings import TREES_DIR, WHEELHOUSE_CACHE_DIR, BenchSettings
-from barestack_bench.sources import copy_services
+from barestack_bench.sources import copy_services, generated_tree
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Session:
         # Every playbook of the run comes from this copy, taken now (see project.py).
         self.project = snapshot_project(work_dir / "project")
         self._default_tree: Path | None = None
+        self._stack_tree: Path | None = None
         self._log_numbers = itertools.count(1)
         self._stack: Stack | None = None
         # Given by the CLI for routes behind authentication (parts.requests.Credentials); kept off
@@ -67,8 +68,26 @@ class Session:
             self._default_tree = copy_services(TREES_DIR / "services")
         return self._default_tree
 
-    def site(self, stack: Stack, tree: Path, label: str) -> PlaybookRun:
-        """Converge site.yml on the stack, deploying the source tree ``tree``."""
+    def stack_tree(self) -> Path:
+        """What the converged stack deploys (parts 1 and 2): the default tree plus
+        ``stack_modules`` realistic generated modules over ``stack_distinct_sets`` requirement sets,
+        as a real code base's modules vary, at a stable path (the wheelhouse cache is keyed on it)."""
+        if self._stack_tree is None:
+            settings = self.settings
+            self._stack_tree = generated_tree(
+                TREES_DIR / f"stack-{settings.stack_modules}-{settings.stack_distinct_sets}",
+                settings.stack_modules,
+                settings.sample_seed,
+                self.default_tree(),
+                distinct_sets=settings.stack_distinct_sets,
+            )
+        return self._stack_tree
+
+    def site(
+        self, stack: Stack, tree: Path, label: str, environment: dict[str, str] | None = None
+    ) -> PlaybookRun:
+        """Converge site.yml on the stack, deploying the source tree ``tree`` (``environment``:
+        extra variables for the ansible-playbook process, e.g. an empty UV_CACHE_DIR)."""
         extra_vars: dict[str, Any] = {
             "app_source_dir": str(tree),
             "app_wheelhouse_cache_dir": str(WHEELHOUSE_CACHE_DIR),
@@ -80,6 +99,7 @@ class Session:
             self.log_path(label),
             self.secrets_dir,
             extra_vars,
+            environment=environment,
         )
         stack.tree = tree
         return run
@@ -102,7 +122,7 @@ class Session:
         if self._stack is None:
             stack = self.fresh_stack()
             self.progress(f"converging {stack.machine.name} for this part (not timed)")
-            self.site(stack, self.default_tree(), "prepare-converge")
+            self.site(stack, self.stack_tree(), "prepare-converge")
         assert self._stack is not None
         return self._stack
 

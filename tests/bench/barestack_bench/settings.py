@@ -44,6 +44,10 @@ class BenchSettings:
     deploy_think_ms: int = 100
     deploy_steady_s: float = 10.0
     keep_machine: bool = False
+    # Parts 1 and 2: the application the converged stack deploys, services/ plus modules from
+    # generate_modules.py's realistic mode (that many modules over that many distinct sets).
+    stack_modules: int = 400
+    stack_distinct_sets: int = 250
     # Part 6: (modules, distinct requirement sets) of the realistic trees the wheelhouse is built for.
     wheelhouse_scales: tuple[tuple[int, int], ...] = ((400, 250), (1000, 600))
     # Part 7: the generated database's size and the part's own machine (it loads and restores it).
@@ -61,6 +65,11 @@ class BenchSettings:
             raise ValueError(f"baseline port {self.baseline_port} is privileged or one the app role uses")
         if not self.request_connections or any(count < 2 for count in self.request_connections):
             raise ValueError(f"request concurrencies must be 2 or more, got {self.request_connections}")
+        if not 1 <= self.stack_distinct_sets <= self.stack_modules:
+            raise ValueError(
+                "the stack's tree needs 1 <= distinct sets <= modules, got "
+                f"{self.stack_distinct_sets} sets for {self.stack_modules} modules"
+            )
         if not self.wheelhouse_scales or any(
             not 1 <= sets <= count for count, sets in self.wheelhouse_scales
         ):

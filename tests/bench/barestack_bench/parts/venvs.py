@@ -290,8 +290,15 @@ def run(session: Session) -> PartResult:
     counts = sorted(set(settings.module_counts))
     try:
         for index, count in enumerate(counts):
+            # Realistic requirement sets (as many as the wheelhouse part uses at that count, else
+            # one per 1.6 modules, its ratio), so venvs are timed on what a real code base needs.
+            distinct_sets = dict(settings.wheelhouse_scales).get(count, max(1, round(count / 1.6)))
             tree = generated_tree(
-                TREES_DIR / f"modules-{count}", count, settings.sample_seed, session.default_tree()
+                TREES_DIR / f"modules-{count}-{distinct_sets}",
+                count,
+                settings.sample_seed,
+                session.default_tree(),
+                distinct_sets=distinct_sets,
             )
             if index == 0:
                 deploy_first_count(session, result, stack, tree, count)
