@@ -122,6 +122,18 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="size of the database the backup part generates, MiB (default 1024)",
     )
     parser.add_argument(
+        "--stack-modules",
+        type=_positive,
+        default=BenchSettings.stack_modules,
+        help="realistic generated modules the converged stack deploys (converge, nochange; default 400)",
+    )
+    parser.add_argument(
+        "--stack-distinct-sets",
+        type=_positive,
+        default=BenchSettings.stack_distinct_sets,
+        help="their distinct requirement sets (generate_modules.py --distinct-sets; default 250)",
+    )
+    parser.add_argument(
         "--machine-name",
         default=BenchSettings.machine_name,
         help="the bench machine's name (bench-..., default bench-stack); an existing one is replaced",
@@ -191,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             request_duration_s=float(arguments.request_seconds),
             request_connections=arguments.request_connections,
             backup_size_mb=arguments.backup_size_mb,
+            stack_modules=arguments.stack_modules,
+            stack_distinct_sets=arguments.stack_distinct_sets,
         )
         credentials = Credentials(
             api_token=_read_secret(arguments.api_token_file),
