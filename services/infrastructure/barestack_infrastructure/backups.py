@@ -1,4 +1,8 @@
-"""The backups' state, read from the status file the backup role writes (format 2) on the database host.
+"""The backups' state, read from the status the backup role writes (format 2) on the database host.
+
+On the database host it is a file. The backup jobs also keep it in the application database (table
+barestack_backup.status, one row; this dashboard's role may only SELECT it), so a dashboard on another
+host reads it there, through its own PostgreSQL session, when it has no file.
 
 Read by the background collector only (never per page view). A missing, unreadable or malformed file is
 a state to show, never an exception. Format 2 keeps, per backup type (full, diff, incr when used), the
@@ -9,11 +13,14 @@ are the role's variables (backup_warn_*), written into the file; the defaults be
 
 import json
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import psycopg2
+import psycopg2.errorcodes
 
 DEFAULT_STATUS_FILE = "/var/lib/barestack/backup-status.json"
 STATUS_FORMAT = 2
@@ -47,6 +54,12 @@ COVERED_WARNINGS = (
     "drill: last restore drill failed",
 )
 LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
+# The copy in the database (roles/backup/files/barestack_backup.py, publish_status).
+STATUS_TABLE = "barestack_backup.status"
+STATUS_QUERY = f"SELECT host, document::text FROM {STATUS_TABLE} ORDER BY updated_at DESC LIMIT 1"
+TABLE_SOURCE = f"the table {STATUS_TABLE} in PostgreSQL"
+# Reads one statement's rows on the dashboard's PostgreSQL session (checks/postgres.py, fetch).
+Fetch = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
 @dataclass(frozen=True)
@@ -334,17 +347,7 @@ def _problems(data: dict[str, Any], entries: dict[str, BackupEntry], now: dateti
     return problems
 
 
-def read_backup_status(path: str, database_url: str, now: datetime | None = None) -> BackupStatus:
-    """The file's state; never raises."""
-    now = now or datetime.now(UTC)
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        return BackupStatus("missing", path, _missing_message(database_url))
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        return BackupStatus("invalid", path, f"cannot read {path}: {reason}", problems=[reason])
+def _parse(raw: bytes, source: str, now: datetime) -> BackupStatus:
     try:
         if len(raw) > MAX_BYTES:
             raise ValueError(f"larger than {MAX_BYTES} bytes")
@@ -360,7 +363,7 @@ def read_backup_status(path: str, database_url: str, now: datetime | None = None
         host = data.get("host")
         return BackupStatus(
             "warning" if problems else "ok",
-            path,
+            source,
             "; ".join(problems) if problems else "backups are recent and the last runs succeeded",
             host if isinstance(host, str) else None,
             _time(data.get("updated_at")),
@@ -369,5 +372,44 @@ def read_backup_status(path: str, database_url: str, now: datetime | None = None
         )
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         reason = f"{type(error).__name__}: {error}" if not isinstance(error, ValueError) else str(error)
-        message = f"{path} is not a valid backup status: {reason}"
-        return BackupStatus("invalid", path, message, problems=[reason])
+        message = f"{source} is not a valid backup status: {reason}"
+        return BackupStatus("invalid", source, message, problems=[reason])
+
+
+# No schema or no table yet: no backup job has run on the database host (or it predates the table).
+_NOT_THERE = {psycopg2.errorcodes.UNDEFINED_TABLE, psycopg2.errorcodes.INVALID_SCHEMA_NAME}
+
+
+def _read_table(path: str, database_url: str, fetch: Fetch, now: datetime) -> BackupStatus:
+    looked_for = f"{path} and {TABLE_SOURCE}"
+    try:
+        rows = fetch(STATUS_QUERY, ())
+    except psycopg2.Error as error:
+        if error.pgcode in _NOT_THERE:
+            return BackupStatus("missing", looked_for, _missing_message(database_url))
+        # The first line only: libpq's messages name the server, never the password.
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        message = f"cannot read {TABLE_SOURCE}: {reason}"
+        return BackupStatus("invalid", TABLE_SOURCE, message, problems=[reason])
+    if not rows:
+        return BackupStatus("missing", looked_for, _missing_message(database_url))
+    document = rows[0][1]
+    return _parse(document.encode() if isinstance(document, str) else b"", TABLE_SOURCE, now)
+
+
+def read_backup_status(
+    path: str, database_url: str, now: datetime | None = None, fetch: Fetch | None = None
+) -> BackupStatus:
+    """The file's state, or with no file the database's copy (through `fetch`); never raises."""
+    now = now or datetime.now(UTC)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        if fetch is not None:
+            return _read_table(path, database_url, fetch, now)
+        return BackupStatus("missing", path, _missing_message(database_url))
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        return BackupStatus("invalid", path, f"cannot read {path}: {reason}", problems=[reason])
+    return _parse(raw, path, now)

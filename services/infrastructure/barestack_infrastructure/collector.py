@@ -109,7 +109,10 @@ class Collector:
             }
             units_future = pool.submit(self.systemd.units, self.settings.units)
             backups_future = pool.submit(
-                read_backup_status, self.settings.backup_status_file, self.settings.database_url
+                read_backup_status,
+                self.settings.backup_status_file,
+                self.settings.database_url,
+                fetch=self.postgres.fetch,  # no file here: the database's copy, on the kept session
             )
             wait([*futures.values(), units_future, backups_future], timeout=self.deadline_s)
             checks = [
