@@ -17,6 +17,7 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 import pytest
+import redis
 from barestack_infrastructure.app import create_app
 from barestack_infrastructure.backups import read_backup_status
 from barestack_infrastructure.settings import Settings
@@ -540,3 +541,40 @@ def test_a_status_the_database_cannot_give_is_a_state_not_an_error(
     backups = health(dashboard(infra_env, absent))
     assert backups["state"] == "missing"
     assert backups["message"] == "no backup status on this host: backups run on the postgres host"
+
+
+def test_a_redis_host_of_its_own_adds_its_snapshots_from_redis(
+    infra_env: dict[str, str], status_table: dict[str, Any], tmp_path: Path
+) -> None:
+    data = fresh()
+    pg_host = {key: value for key, value in data.items() if key != "redis"}  # PostgreSQL alone there
+    backup_tool().store_status(status_table, pg_host)
+    redis_host = {
+        "format": 2,
+        "host": "cache1",
+        "updated_at": iso(NOW),
+        "warnings": ["redis: last snapshot run failed: BGSAVE failed", "not about redis"],
+        "redis": data["redis"] | {"last_run": ran(NOW, "snapshot", ok=False, error="BGSAVE failed")},
+    }
+    client = redis.Redis.from_url(infra_env["REDIS_URL"])
+    absent = tmp_path / "backup-status.json"
+    try:
+        client.set("barestack:backup:status", json.dumps(redis_host))
+        backups = health(dashboard(infra_env, absent))
+        assert backups["path"] == (
+            "the table barestack_backup.status in PostgreSQL and the key barestack:backup:status in Redis"
+        )
+        assert backups["host"] == "db1" and "redis" in backups["entries"]
+        assert backups["entries"]["redis"]["last_success_at"] == iso(NOW - timedelta(hours=2))
+        assert backups["problems"] == ["Redis: last snapshot: failed: BGSAVE failed"]
+
+        client.delete("barestack:backup:status")
+        backups = health(dashboard(infra_env, absent))
+        assert "redis" not in backups["entries"] and backups["state"] == "warning"
+        assert backups["problems"] == [
+            "backup job: redis: cannot use the key barestack:backup:status in Redis:"
+            " absent (no snapshot job has run on the Redis host yet)"
+        ]
+    finally:
+        client.delete("barestack:backup:status")
+        client.close()

@@ -499,13 +499,32 @@ def store_status(config: dict[str, Any], status: dict[str, Any]) -> bool:
     return True
 
 
+# A Redis host without PostgreSQL keeps its status (its redis section) in Redis itself, where a dashboard
+# on another host reads it with its own Redis connection.
+REDIS_STATUS_KEY = "barestack:backup:status"
+
+
+def store_status_in_redis(config: dict[str, Any], status: dict[str, Any]) -> bool:
+    """SET the status under REDIS_STATUS_KEY on a Redis host without PostgreSQL; False elsewhere."""
+    if config["postgresql"]["enabled"] or not config["redis"]["enabled"]:
+        return False
+    client = redis_connect(config)
+    try:
+        client.call("SET", REDIS_STATUS_KEY, json.dumps(status, sort_keys=True))
+    finally:
+        client.close()
+    return True
+
+
 def publish_status(config: dict[str, Any], status: dict[str, Any]) -> None:
-    """store_status, best effort: the file is written already; a database that is down (a restore, an
-    outage) leaves the row as it was, and the dashboard's ages grow from its times."""
+    """store_status (or, on a Redis host of its own, store_status_in_redis), best effort: the file is
+    written already; a store that is down (a restore, an outage) keeps what it had, and the dashboard's
+    ages grow from its times."""
     try:
         store_status(config, status)
-    except BackupError as error:
-        print(f"warning: could not publish the status in PostgreSQL: {error}", file=sys.stderr)
+        store_status_in_redis(config, status)
+    except (BackupError, OSError) as error:
+        print(f"warning: could not publish the status for other hosts: {error}", file=sys.stderr)
 
 
 def record_run(
