@@ -176,6 +176,8 @@ drill: setup
 DRILL_DB       ?= drill-db
 DRILL_BACKUP   ?= drill-backup
 DRILL_KEEP     ?= 0
+# The Debian release of both machines: trixie or bookworm (PostgreSQL 17 / 15).
+DRILL_RELEASE  ?= trixie
 DRILL_HOST_INV := .cache/drill-backup-host
 # An inventory file that does not parse is an error here, not a run against fewer hosts (or none);
 # so the generated secrets and the run logs live beside the inventory directory, not in it.
@@ -184,8 +186,8 @@ DRILL_SECRETS  := BARESTACK_SECRETS_DIR=$(CURDIR)/$(DRILL_HOST_INV)-secrets ANSI
 .PHONY: drill-backup-host
 drill-backup-host: setup
 	@mkdir -p $(DRILL_HOST_INV)
-	$(TESTMACHINE) create $(DRILL_DB) --release trixie --reuse --json >/dev/null
-	$(TESTMACHINE) create $(DRILL_BACKUP) --release trixie --reuse --json >/dev/null
+	$(TESTMACHINE) create $(DRILL_DB) --release $(DRILL_RELEASE) --reuse --json >/dev/null
+	$(TESTMACHINE) create $(DRILL_BACKUP) --release $(DRILL_RELEASE) --reuse --json >/dev/null
 	$(TESTMACHINE) inventory $(DRILL_DB) $(DRILL_BACKUP) > $(DRILL_HOST_INV)/machines.yml
 	@{ printf 'all:\n  children:\n'; \
 	   for g in postgres redis app web; do printf '    %s:\n      hosts:\n        %s:\n' $$g $(DRILL_DB); done; \

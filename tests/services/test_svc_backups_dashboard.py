@@ -1,21 +1,29 @@
-"""The dashboard's Backups section, against the real stack and real status files in temporary directories.
+"""The dashboard's Backups section, against the real stack and real status files in temporary directories,
+and the backup job's copy of the status in the real PostgreSQL for a dashboard on another host.
 
 The files are written the way roles/backup/files/barestack_backup.py writes them (format 2): the
 collector reads them in the background, the page, /health and /metrics show what it read.
 """
 
+import importlib.util
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import psycopg2
+import psycopg2.errors
 import pytest
+import redis
 from barestack_infrastructure.app import create_app
 from barestack_infrastructure.backups import read_backup_status
 from barestack_infrastructure.settings import Settings
 from flask.testing import FlaskClient
 from svc_testkit.accounts import OPERATOR, session_cookie
+from svc_testkit.postgres import PostgresServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -403,3 +411,170 @@ def test_the_file_is_read_by_the_collector_not_per_page_view(
     assert health(client)["state"] == "ok"
     # A new collection (another process, here a new app) sees the file gone.
     assert health(dashboard(infra_env, path))["state"] == "missing"
+
+
+# --- a dashboard on another host than PostgreSQL: the status's copy in the database ----------------
+
+TOOL = Path(__file__).resolve().parents[2] / "roles" / "backup" / "files" / "barestack_backup.py"
+
+
+def backup_tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("barestack_backup", TOOL)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def status_table(pg_server: PostgresServer, database_url: str) -> Iterator[dict[str, Any]]:
+    """The backup job's settings to write its status into the test cluster (as postgres, over the
+    cluster's socket, as on the database host); the table is dropped again afterwards."""
+    config = {
+        "postgresql": {
+            "enabled": True,
+            "port": pg_server.port,
+            "socket_dir": str(pg_server.socket_dir),
+            "database": pg_server.database,
+            "status_reader": pg_server.app_user,
+        }
+    }
+    yield config
+    conn = pg_server.admin_connection(pg_server.database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP SCHEMA IF EXISTS barestack_backup CASCADE")
+    finally:
+        conn.close()
+
+
+def test_without_the_file_the_dashboard_reads_the_jobs_copy_in_postgresql(
+    infra_env: dict[str, str], status_table: dict[str, Any], tmp_path: Path
+) -> None:
+    tool = backup_tool()
+    absent = tmp_path / "backup-status.json"  # the dashboard's host has no backup job
+    assert tool.store_status(status_table, fresh()) is True
+    backups = health(dashboard(infra_env, absent))
+    assert backups["state"] == "ok", backups
+    assert backups["path"] == "the table barestack_backup.status in PostgreSQL" and backups["host"] == "db1"
+    assert list(backups["entries"]) == ["full", "diff", "wal", "check", "drill", "redis"]
+    assert backups["entries"]["wal"]["last_success_at"] == iso(NOW - timedelta(minutes=1))
+    assert backups["entries"]["redis"]["last_success_at"] == iso(NOW - timedelta(hours=2))
+
+    # The next run replaces the row (one row, whatever host wrote it before): a failed snapshot and an
+    # old WAL archive are warnings there too, and the stack stays healthy.
+    data = status_file(
+        full_at=NOW - timedelta(days=3),
+        diff_at=NOW - timedelta(hours=5),
+        snapshot_at=NOW - timedelta(hours=30),
+        archived_at=NOW - timedelta(hours=3),
+    )
+    data["host"] = "db2"
+    data["redis"]["last_run"] |= {"ok": False, "error": "BGSAVE failed"}
+    tool.store_status(status_table, data)
+    client = dashboard(infra_env, absent)
+    backups = health(client)
+    assert backups["state"] == "warning" and backups["host"] == "db2"
+    assert backups["problems"] == [
+        "PostgreSQL: the last WAL archive is 180 min old",
+        "Redis: the last snapshot is 30 h old",
+        "Redis: last snapshot: failed: BGSAVE failed",
+    ]
+    html = client.get("/").get_data(as_text=True)
+    assert "From the table barestack_backup.status in PostgreSQL on db2" in html
+    assert 'id="backups-badge">warning<' in html
+
+    # A local file still wins (the single-host layout).
+    write(absent, fresh())
+    assert health(dashboard(infra_env, absent))["host"] == "db1"
+
+
+def test_the_dashboards_role_may_only_read_the_status(
+    infra_env: dict[str, str], status_table: dict[str, Any], pg_server: PostgresServer
+) -> None:
+    backup_tool().store_status(status_table, fresh())
+    statements = [
+        "UPDATE barestack_backup.status SET document = '{}'",
+        "DELETE FROM barestack_backup.status",
+        "INSERT INTO barestack_backup.status (host, document) VALUES ('x', '{}')",
+        "CREATE TABLE barestack_backup.forged (id int)",
+    ]
+    for statement in statements:
+        conn = psycopg2.connect(infra_env["DATABASE_URL"])
+        try:
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege), conn.cursor() as cur:
+                cur.execute(statement)
+        finally:
+            conn.close()
+    admin = pg_server.admin_connection(pg_server.database)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT count(*), min(document->>'host') FROM barestack_backup.status")
+            assert cur.fetchone() == (1, "db1")
+    finally:
+        admin.close()
+
+
+def test_a_status_the_database_cannot_give_is_a_state_not_an_error(
+    infra_env: dict[str, str], status_table: dict[str, Any], pg_server: PostgresServer, tmp_path: Path
+) -> None:
+    absent = tmp_path / "backup-status.json"
+    backup_tool().store_status(status_table, fresh())
+    admin = pg_server.admin_connection(pg_server.database)
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'REVOKE SELECT ON barestack_backup.status FROM "{pg_server.app_user}"')
+        backups = health(dashboard(infra_env, absent))
+        assert backups["state"] == "invalid" and backups["warning"] is True
+        assert backups["message"].startswith("cannot read the table barestack_backup.status in PostgreSQL:")
+        assert "permission denied" in backups["message"]
+        with admin.cursor() as cur:
+            cur.execute(f'GRANT SELECT ON barestack_backup.status TO "{pg_server.app_user}"')
+            cur.execute("""UPDATE barestack_backup.status SET document = '{"format": 1}'""")
+        backups = health(dashboard(infra_env, absent))
+        assert backups["state"] == "invalid"
+        assert "format 1, expected 2" in backups["message"]
+        with admin.cursor() as cur:
+            cur.execute("DELETE FROM barestack_backup.status")
+    finally:
+        admin.close()
+    backups = health(dashboard(infra_env, absent))
+    assert backups["state"] == "missing"
+    assert backups["message"] == "no backup status on this host: backups run on the postgres host"
+
+
+def test_a_redis_host_of_its_own_adds_its_snapshots_from_redis(
+    infra_env: dict[str, str], status_table: dict[str, Any], tmp_path: Path
+) -> None:
+    data = fresh()
+    pg_host = {key: value for key, value in data.items() if key != "redis"}  # PostgreSQL alone there
+    backup_tool().store_status(status_table, pg_host)
+    redis_host = {
+        "format": 2,
+        "host": "cache1",
+        "updated_at": iso(NOW),
+        "warnings": ["redis: last snapshot run failed: BGSAVE failed", "not about redis"],
+        "redis": data["redis"] | {"last_run": ran(NOW, "snapshot", ok=False, error="BGSAVE failed")},
+    }
+    client = redis.Redis.from_url(infra_env["REDIS_URL"])
+    absent = tmp_path / "backup-status.json"
+    try:
+        client.set("barestack:backup:status", json.dumps(redis_host))
+        backups = health(dashboard(infra_env, absent))
+        assert backups["path"] == (
+            "the table barestack_backup.status in PostgreSQL and the key barestack:backup:status in Redis"
+        )
+        assert backups["host"] == "db1" and "redis" in backups["entries"]
+        assert backups["entries"]["redis"]["last_success_at"] == iso(NOW - timedelta(hours=2))
+        assert backups["problems"] == ["Redis: last snapshot: failed: BGSAVE failed"]
+
+        client.delete("barestack:backup:status")
+        backups = health(dashboard(infra_env, absent))
+        assert "redis" not in backups["entries"] and backups["state"] == "warning"
+        assert backups["problems"] == [
+            "backup job: redis: cannot use the key barestack:backup:status in Redis:"
+            " absent (no snapshot job has run on the Redis host yet)"
+        ]
+    finally:
+        client.delete("barestack:backup:status")
+        client.close()

@@ -160,6 +160,8 @@ def test_snapshot_holds_exactly_the_keys_written_before_it(
     assert "postgresql" not in status
     assert PASSWORD not in Path(config["status_file"]).read_text()
     assert oct(Path(config["status_file"]).stat().st_mode & 0o777) == "0o644"
+    # A Redis host without PostgreSQL keeps the same status in Redis for a dashboard on another host.
+    assert json.loads(live.get("barestack:backup:status")) == status
 
 
 def test_wrong_password_fails_the_run_and_the_status_says_so(

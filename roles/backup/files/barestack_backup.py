@@ -80,11 +80,13 @@ def load_config() -> dict[str, Any]:
         raise BackupError(f"cannot read {CONFIG_PATH}: {error}") from error
 
 
-def run(command: list[str], *, user: str | None = None, timeout: float | None = None) -> str:
+def run(
+    command: list[str], *, user: str | None = None, timeout: float | None = None, stdin: str | None = None
+) -> str:
     """Run a command (as `user` through runuser); raise with its last stderr lines on failure."""
     full = ["runuser", "-u", user, "--", *command] if user else command
     try:
-        done = subprocess.run(full, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(full, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as error:
         raise BackupError(f"{command[0]} timed out after {timeout:.0f}s") from error
     if done.returncode != 0:
@@ -437,7 +439,92 @@ def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None
             }
         )
         write_json_atomic(Path(config["status_file"]), status, 0o644)
+        publish_status(config, status)
         return status
+
+
+# The status, also in the application database: a dashboard on another host reads it there, through
+# its own connection, with SELECT on this one table and nothing else (the job writes as postgres).
+STATUS_SCHEMA = "barestack_backup"
+STATUS_TABLE = f"{STATUS_SCHEMA}.status"
+
+
+def sql_literal(text: str) -> str:
+    """A standard SQL string literal (standard_conforming_strings is set on in the same script)."""
+    if "\0" in text:
+        raise BackupError("a NUL character cannot go into PostgreSQL text")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def status_sql(document: dict[str, Any], host: str, reader: str) -> str:
+    """One transaction: the schema and table if missing, the reader's grants, this host's row only."""
+    reader_id = '"' + reader.replace('"', '""') + '"'
+    # ensure_ascii: the literal is plain ASCII, whatever an error message held.
+    payload = json.dumps(document, sort_keys=True, ensure_ascii=True)
+    return f"""\\set ON_ERROR_STOP on
+SET client_min_messages = warning;
+SET standard_conforming_strings = on;
+BEGIN;
+CREATE SCHEMA IF NOT EXISTS {STATUS_SCHEMA};
+REVOKE ALL ON SCHEMA {STATUS_SCHEMA} FROM PUBLIC;
+CREATE TABLE IF NOT EXISTS {STATUS_TABLE} (
+  host text PRIMARY KEY,
+  document jsonb NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON {STATUS_TABLE} FROM PUBLIC;
+-- Exactly these two rights, whatever was granted by hand before.
+REVOKE ALL ON SCHEMA {STATUS_SCHEMA} FROM {reader_id};
+REVOKE ALL ON {STATUS_TABLE} FROM {reader_id};
+GRANT USAGE ON SCHEMA {STATUS_SCHEMA} TO {reader_id};
+GRANT SELECT ON {STATUS_TABLE} TO {reader_id};
+DELETE FROM {STATUS_TABLE} WHERE host <> {sql_literal(host)};
+INSERT INTO {STATUS_TABLE} (host, document, updated_at)
+  VALUES ({sql_literal(host)}, {sql_literal(payload)}::jsonb, now())
+  ON CONFLICT (host) DO UPDATE SET document = EXCLUDED.document, updated_at = EXCLUDED.updated_at;
+COMMIT;
+"""
+
+
+def store_status(config: dict[str, Any], status: dict[str, Any]) -> bool:
+    """Write the status into the application database (as postgres); False when not configured."""
+    pg = config["postgresql"]
+    reader = pg.get("status_reader")
+    if not pg["enabled"] or not reader:
+        return False
+    command = ["psql", "-X", "-q", "-p", str(pg["port"]), "-d", pg["database"]]
+    if pg.get("socket_dir"):  # another socket directory than Debian's (the tests' cluster)
+        command[2:2] = ["-h", str(pg["socket_dir"])]
+    run(command, user="postgres", timeout=30, stdin=status_sql(status, status["host"], reader))
+    return True
+
+
+# A Redis host without PostgreSQL keeps its status (its redis section) in Redis itself, where a dashboard
+# on another host reads it with its own Redis connection.
+REDIS_STATUS_KEY = "barestack:backup:status"
+
+
+def store_status_in_redis(config: dict[str, Any], status: dict[str, Any]) -> bool:
+    """SET the status under REDIS_STATUS_KEY on a Redis host without PostgreSQL; False elsewhere."""
+    if config["postgresql"]["enabled"] or not config["redis"]["enabled"]:
+        return False
+    client = redis_connect(config)
+    try:
+        client.call("SET", REDIS_STATUS_KEY, json.dumps(status, sort_keys=True))
+    finally:
+        client.close()
+    return True
+
+
+def publish_status(config: dict[str, Any], status: dict[str, Any]) -> None:
+    """store_status (or, on a Redis host of its own, store_status_in_redis), best effort: the file is
+    written already; a store that is down (a restore, an outage) keeps what it had, and the dashboard's
+    ages grow from its times."""
+    try:
+        store_status(config, status)
+        store_status_in_redis(config, status)
+    except (BackupError, OSError) as error:
+        print(f"warning: could not publish the status for other hosts: {error}", file=sys.stderr)
 
 
 def record_run(

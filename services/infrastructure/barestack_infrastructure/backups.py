@@ -1,4 +1,8 @@
-"""The backups' state, read from the status file the backup role writes (format 2) on the database host.
+"""The backups' state, read from the status the backup role writes (format 2) on the database host.
+
+On the database host it is a file. The backup jobs also keep it in the application database (table
+barestack_backup.status, one row; this dashboard's role may only SELECT it), so a dashboard on another
+host reads it there, through its own PostgreSQL session, when it has no file.
 
 Read by the background collector only (never per page view). A missing, unreadable or malformed file is
 a state to show, never an exception. Format 2 keeps, per backup type (full, diff, incr when used), the
@@ -9,11 +13,14 @@ are the role's variables (backup_warn_*), written into the file; the defaults be
 
 import json
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import psycopg2
+import psycopg2.errorcodes
 
 DEFAULT_STATUS_FILE = "/var/lib/barestack/backup-status.json"
 STATUS_FORMAT = 2
@@ -47,6 +54,17 @@ COVERED_WARNINGS = (
     "drill: last restore drill failed",
 )
 LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
+# The copy in the database (roles/backup/files/barestack_backup.py, publish_status).
+STATUS_TABLE = "barestack_backup.status"
+STATUS_QUERY = f"SELECT host, document::text FROM {STATUS_TABLE} ORDER BY updated_at DESC LIMIT 1"
+TABLE_SOURCE = f"the table {STATUS_TABLE} in PostgreSQL"
+# Reads one statement's rows on the dashboard's PostgreSQL session (checks/postgres.py, fetch).
+Fetch = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+# A Redis host without PostgreSQL keeps its snapshots' status in Redis, under this key.
+REDIS_STATUS_KEY = "barestack:backup:status"
+KEY_SOURCE = f"the key {REDIS_STATUS_KEY} in Redis"
+# Reads that key (checks/redis_ping.py, read_key); None when absent.
+ReadKey = Callable[[], str | None]
 
 
 @dataclass(frozen=True)
@@ -334,25 +352,25 @@ def _problems(data: dict[str, Any], entries: dict[str, BackupEntry], now: dateti
     return problems
 
 
-def read_backup_status(path: str, database_url: str, now: datetime | None = None) -> BackupStatus:
-    """The file's state; never raises."""
-    now = now or datetime.now(UTC)
+def _load(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_BYTES:
+        raise ValueError(f"larger than {MAX_BYTES} bytes")
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if data.get("format") != STATUS_FORMAT:
+        raise ValueError(f"format {data.get('format')!r}, expected {STATUS_FORMAT}")
+    return data
+
+
+def _invalid(source: str, error: Exception) -> BackupStatus:
+    reason = f"{type(error).__name__}: {error}" if not isinstance(error, ValueError) else str(error)
+    message = f"{source} is not a valid backup status: {reason}"
+    return BackupStatus("invalid", source, message, problems=[reason])
+
+
+def _judge(data: dict[str, Any], source: str, now: datetime) -> BackupStatus:
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        return BackupStatus("missing", path, _missing_message(database_url))
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        return BackupStatus("invalid", path, f"cannot read {path}: {reason}", problems=[reason])
-    try:
-        if len(raw) > MAX_BYTES:
-            raise ValueError(f"larger than {MAX_BYTES} bytes")
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-        if data.get("format") != STATUS_FORMAT:
-            raise ValueError(f"format {data.get('format')!r}, expected {STATUS_FORMAT}")
         entries = _entries(data)
         if not entries:
             raise ValueError("neither a 'postgresql' nor a 'redis' section")
@@ -360,7 +378,7 @@ def read_backup_status(path: str, database_url: str, now: datetime | None = None
         host = data.get("host")
         return BackupStatus(
             "warning" if problems else "ok",
-            path,
+            source,
             "; ".join(problems) if problems else "backups are recent and the last runs succeeded",
             host if isinstance(host, str) else None,
             _time(data.get("updated_at")),
@@ -368,6 +386,85 @@ def read_backup_status(path: str, database_url: str, now: datetime | None = None
             problems,
         )
     except (ValueError, TypeError, KeyError, AttributeError) as error:
-        reason = f"{type(error).__name__}: {error}" if not isinstance(error, ValueError) else str(error)
-        message = f"{path} is not a valid backup status: {reason}"
-        return BackupStatus("invalid", path, message, problems=[reason])
+        return _invalid(source, error)
+
+
+def _parse(raw: bytes, source: str, now: datetime) -> BackupStatus:
+    try:
+        data = _load(raw)
+    except (ValueError, TypeError) as error:
+        return _invalid(source, error)
+    return _judge(data, source, now)
+
+
+def _with_redis_host(data: dict[str, Any], read_key: ReadKey) -> tuple[dict[str, Any], str]:
+    """The PostgreSQL host's status plus, when Redis runs elsewhere (no redis section), that host's
+    redis section and redis warnings from Redis; a key that is absent or unusable is a warning."""
+    if data.get("redis") is not None:
+        return data, TABLE_SOURCE
+    try:
+        value = read_key()
+        if not value:
+            raise ValueError("absent (no snapshot job has run on the Redis host yet)")
+        other = _load(value.encode())
+        if not isinstance(other.get("redis"), dict):
+            raise ValueError("no 'redis' section")
+    except Exception as error:  # a Redis that fails here is the Redis check's to report; this says why
+        why = f"redis: cannot use {KEY_SOURCE}: {error}"
+        return data | {"warnings": [*(data.get("warnings") or []), why]}, TABLE_SOURCE
+    warnings = [w for w in other.get("warnings") or [] if isinstance(w, str) and w.startswith("redis:")]
+    merged = data | {"redis": other["redis"], "warnings": [*(data.get("warnings") or []), *warnings]}
+    return merged, f"{TABLE_SOURCE} and {KEY_SOURCE}"
+
+
+# No schema or no table yet: no backup job has run on the database host (or it predates the table).
+_NOT_THERE = {psycopg2.errorcodes.UNDEFINED_TABLE, psycopg2.errorcodes.INVALID_SCHEMA_NAME}
+
+
+def _read_table(
+    path: str, database_url: str, fetch: Fetch, now: datetime, read_key: ReadKey | None
+) -> BackupStatus:
+    looked_for = f"{path} and {TABLE_SOURCE}"
+    try:
+        rows = fetch(STATUS_QUERY, ())
+    except psycopg2.Error as error:
+        if error.pgcode in _NOT_THERE:
+            return BackupStatus("missing", looked_for, _missing_message(database_url))
+        # The first line only: libpq's messages name the server, never the password.
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        message = f"cannot read {TABLE_SOURCE}: {reason}"
+        return BackupStatus("invalid", TABLE_SOURCE, message, problems=[reason])
+    if not rows:
+        return BackupStatus("missing", looked_for, _missing_message(database_url))
+    document = rows[0][1]
+    try:
+        data = _load(document.encode() if isinstance(document, str) else b"")
+    except (ValueError, TypeError) as error:
+        return _invalid(TABLE_SOURCE, error)
+    if read_key is not None:
+        data, source = _with_redis_host(data, read_key)
+        return _judge(data, source, now)
+    return _judge(data, TABLE_SOURCE, now)
+
+
+def read_backup_status(
+    path: str,
+    database_url: str,
+    now: datetime | None = None,
+    fetch: Fetch | None = None,
+    read_key: ReadKey | None = None,
+) -> BackupStatus:
+    """The file's state, or with no file the database's copy (through `fetch`, plus a Redis host's
+    own through `read_key`); never raises."""
+    now = now or datetime.now(UTC)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        if fetch is not None:
+            return _read_table(path, database_url, fetch, now, read_key)
+        return BackupStatus("missing", path, _missing_message(database_url))
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        return BackupStatus("invalid", path, f"cannot read {path}: {reason}", problems=[reason])
+    return _parse(raw, path, now)

@@ -19,11 +19,11 @@ from typing import Any
 
 from barestack_common.redact import secrets_in_url
 
-from barestack_infrastructure.backups import BackupStatus, read_backup_status
+from barestack_infrastructure.backups import REDIS_STATUS_KEY, BackupStatus, read_backup_status
 from barestack_infrastructure.checks.http_health import probe_health
 from barestack_infrastructure.checks.nginx import probe_nginx
 from barestack_infrastructure.checks.postgres import PostgresProbe
-from barestack_infrastructure.checks.redis_ping import probe_redis
+from barestack_infrastructure.checks.redis_ping import probe_redis, read_key
 from barestack_infrastructure.checks.result import CheckResult, run_check
 from barestack_infrastructure.settings import Settings
 from barestack_infrastructure.systemd_units import SystemdReader, UnitStatus
@@ -101,6 +101,7 @@ class Collector:
 
     def snapshot(self) -> Snapshot:
         """Collect now (every check concurrently), within ``deadline_s``."""
+        s = self.settings
         pool = ThreadPoolExecutor(max_workers=len(COMPONENTS) + 2, thread_name_prefix="barestack-check")
         try:
             futures = {
@@ -109,7 +110,12 @@ class Collector:
             }
             units_future = pool.submit(self.systemd.units, self.settings.units)
             backups_future = pool.submit(
-                read_backup_status, self.settings.backup_status_file, self.settings.database_url
+                read_backup_status,
+                self.settings.backup_status_file,
+                self.settings.database_url,
+                fetch=self.postgres.fetch,  # no file here: the database's copy, on the kept session
+                # ... and a Redis host of its own keeps its snapshots' status in Redis.
+                read_key=lambda: read_key(s.redis_url, s.check_timeout_s, REDIS_STATUS_KEY),
             )
             wait([*futures.values(), units_future, backups_future], timeout=self.deadline_s)
             checks = [
