@@ -36,10 +36,12 @@ def test_without_app_hosts_it_serves_the_placeholder() -> None:
     assert "try_files $uri $uri/ =404;" in text
 
 
-def test_app_on_this_host_goes_through_unix_sockets() -> None:
+def test_app_on_this_host_goes_through_the_live_colours_socket() -> None:
+    # Each upstream includes the file the app role's blue/green deploy rewrites on a switch.
     text = site(inventory_hostname="app1", nginx_app_hosts=["app1"])
-    assert "server unix:/run/barestack/backend/gunicorn.sock;" in text
-    assert "server unix:/run/barestack/frontend/gunicorn.sock;" in text
+    assert "include /etc/nginx/barestack-upstreams/backend.conf;" in text
+    assert "include /etc/nginx/barestack-upstreams/frontend.conf;" in text
+    assert "gunicorn.sock" not in text
     assert "10.0.0." not in text
 
 
