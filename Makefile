@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup apt-packages demo demo-destroy test test-bookworm lint unit molecule vault
+.PHONY: help setup apt-packages demo demo-destroy test test-bookworm test-cluster lint unit molecule vault
 
 help:
 	@echo "make demo          create or reuse the test machine '$(DEMO)' and converge site.yml on it"
@@ -25,6 +25,7 @@ help:
 	@echo "make test          lint + pytest + molecule ($(SCENARIOS)); what CI runs"
 	@echo "make vault ENV=staging  create inventories/ENV/group_vars/all/vault.yml with random secrets"
 	@echo "make test-bookworm the default scenario on Debian 12 (not in CI: it would push CI past 45 minutes)"
+	@echo "make test-cluster  four machines: db, app1, app2, web (not in CI; run it before merging role changes)"
 	@echo "make test-vm       site.yml in a qemu VM built from Debian packages, reboot, kernel checks + verify (not in CI)"
 	@echo "make drill         restore drill on the demo machine (destroys its data; not in CI)"
 	@echo "make setup         controller packages and the .venv toolchain (demo and test run it)"
@@ -46,7 +47,8 @@ apt-packages:
 	fi
 
 $(VENV)/.installed: requirements/controller.txt
-	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	@# pip, not python: a venv made without ensurepip (no python3-venv) has python but no pip.
+	@[ -x $(VENV)/bin/pip ] || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements/controller.txt
 	@touch $@
@@ -82,6 +84,9 @@ test: setup lint unit molecule
 test-bookworm: setup
 	molecule test --scenario-name bookworm
 
+test-cluster: setup
+	molecule test --scenario-name cluster
+
 lint:
 	yamllint --strict .
 	ansible-lint --profile production
@@ -93,8 +98,18 @@ lint:
 unit:
 	pytest $(PYTEST_ARGS)
 
+# Each scenario's output is kept in .cache/molecule-<scenario>.out; when one fails, its failed tasks are
+# printed last, where a CI log's tail shows them (molecule prunes the scenario's own ansible.log).
 molecule:
-	@for scenario in $(SCENARIOS); do molecule test --scenario-name $$scenario; done
+	@mkdir -p .cache; for scenario in $(SCENARIOS); do \
+	  out=.cache/molecule-$$scenario.out; \
+	  if ! molecule test --scenario-name $$scenario 2>&1 | tee $$out; then \
+	    echo "== molecule $$scenario failed; its last task headers and failures ($$out):"; \
+	    sed 's/\x1b\[[0-9;]*m//g' $$out | grep -a -E 'TASK \[|PLAY \[|fatal: \[|FAILED! =>|"assertion":|"msg":' \
+	      | grep -a -v 'All assertions passed' | tail -n 25 | cut -c1-400; \
+	    exit 1; \
+	  fi; \
+	done
 
 # Random secrets for a vault-backed environment, encrypted at once; refuses to overwrite.
 vault: setup
@@ -110,6 +125,11 @@ vault: setup
 	   ("redis_app_password", 24), ("redis_admin_password", 24), ("redis_worker_password", 24), ("secret_key", 48), \
 	   ("frontend_api_token", 32), ("admin_password", 18))]; \
 	  print(f"vault_barestack_backup_cipher_pass: {secrets.token_hex(32)}")' > "$$vault"); \
+	keydir=$$(mktemp -d); ssh-keygen -q -t ed25519 -N '' -C barestack-backup -f "$$keydir/k" </dev/null; \
+	(umask 077; python3 -c 'import sys; d = sys.argv[1]; \
+	  print("vault_barestack_backup_ssh_private_key: |"); [print("  " + l) for l in open(d + "/k").read().splitlines()]; \
+	  print("vault_barestack_backup_ssh_public_key: " + open(d + "/k.pub").read().strip())' "$$keydir" >> "$$vault"); \
+	rm -rf "$$keydir"; \
 	ansible-vault encrypt --vault-password-file "$$passfile" "$$vault" >/dev/null; \
 	echo "wrote $$vault (encrypted); vault password in $$passfile"; \
 	echo "run: ansible-playbook site.yml -i inventories/$(ENV)/hosts.yml --vault-password-file $$passfile"
@@ -118,6 +138,8 @@ vault: setup
 # Benchmarks on bench-* test machines; not part of `make test` (their smoke test is, in pytest).
 #   make bench                every part, < 30 min on 2 cores; writes bench/results/bench-all.{json,md}
 #   make bench PART=venvs     one part, or a comma list of converge,nochange,venvs,requests,deploy
+#   make bench PART=backup    backup/restore time, repository size and RPO for a generated 1 GiB
+#                             database, on a machine of its own (not in "all"; BENCH_ARGS='--backup-size-mb 256')
 #   make bench BENCH_ARGS='--iterations 1 --module-counts 100'   quicker, for trying changes
 #   make bench-smoke          the bench code on small N without a machine (< 1 min)
 PART       ?= all
@@ -144,6 +166,45 @@ DRILL_INVENTORY ?= inventories/local/hosts.yml
 drill: setup
 	ansible-playbook tests/integration/drill-restore.yml -i $(DRILL_INVENTORY)
 	ansible-playbook tests/integration/drill-failure.yml -i $(DRILL_INVENTORY)
+
+# The same with a backup host, on two test machines of its own (DRILL_DB, DRILL_BACKUP): the
+# repository and the Redis copies on the backup host; converge twice (the second changed=0), a
+# --check --diff run (changed=0), a backup, the point-in-time restore drill (the local Redis
+# snapshots removed too, so the restore fetches them from the backup host); then the backup machine
+# is powered off: the backup units must fail and the dashboard warn while the site answers.
+# The machines are destroyed at the end unless DRILL_KEEP=1.
+DRILL_DB       ?= drill-db
+DRILL_BACKUP   ?= drill-backup
+DRILL_KEEP     ?= 0
+DRILL_HOST_INV := .cache/drill-backup-host
+# An inventory file that does not parse is an error here, not a run against fewer hosts (or none);
+# so the generated secrets and the run logs live beside the inventory directory, not in it.
+DRILL_SECRETS  := BARESTACK_SECRETS_DIR=$(CURDIR)/$(DRILL_HOST_INV)-secrets ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=true
+
+.PHONY: drill-backup-host
+drill-backup-host: setup
+	@mkdir -p $(DRILL_HOST_INV)
+	$(TESTMACHINE) create $(DRILL_DB) --release trixie --reuse --json >/dev/null
+	$(TESTMACHINE) create $(DRILL_BACKUP) --release trixie --reuse --json >/dev/null
+	$(TESTMACHINE) inventory $(DRILL_DB) $(DRILL_BACKUP) > $(DRILL_HOST_INV)/machines.yml
+	@{ printf 'all:\n  children:\n'; \
+	   for g in postgres redis app web; do printf '    %s:\n      hosts:\n        %s:\n' $$g $(DRILL_DB); done; \
+	   printf '    backup:\n      hosts:\n        %s:\n' $(DRILL_BACKUP); } > $(DRILL_HOST_INV)/groups.yml
+	@ln -sfn $(CURDIR)/inventories/local/group_vars $(DRILL_HOST_INV)/group_vars
+	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV)
+	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV) | tee $(DRILL_HOST_INV)-second.log
+	@! grep -E 'changed=[1-9]' $(DRILL_HOST_INV)-second.log || { echo "second converge changed something" >&2; exit 1; }
+	@for m in $(DRILL_DB) $(DRILL_BACKUP); do grep -qE "^$$m +: ok=[1-9]" $(DRILL_HOST_INV)-second.log \
+	  || { echo "the second converge did not reach $$m" >&2; exit 1; }; done
+	$(DRILL_SECRETS) ansible-playbook site.yml -i $(DRILL_HOST_INV) --check --diff | tee $(DRILL_HOST_INV)-check.log
+	@! grep -E 'changed=[1-9]' $(DRILL_HOST_INV)-check.log || { echo "--check --diff reports changes" >&2; exit 1; }
+	$(DRILL_SECRETS) ansible-playbook playbooks/backup.yml -i $(DRILL_HOST_INV)
+	$(DRILL_SECRETS) ansible-playbook tests/integration/verify-backup.yml -i $(DRILL_HOST_INV)
+	$(DRILL_SECRETS) ansible-playbook tests/integration/drill-restore.yml -i $(DRILL_HOST_INV)
+	$(TESTMACHINE) shell $(DRILL_BACKUP) -- systemctl poweroff || true
+	@sleep 5
+	$(DRILL_SECRETS) ansible-playbook tests/integration/drill-backup-host-lost.yml -i $(DRILL_HOST_INV)
+	@[ "$(DRILL_KEEP)" = 1 ] || { $(TESTMACHINE) destroy $(DRILL_DB); $(TESTMACHINE) destroy $(DRILL_BACKUP); }
 
 # --- the module authors' loop (issue 18) -------------------------------------------------------
 # make dev: PostgreSQL, Redis, the three services (gunicorn --reload, each from its venv), a run

@@ -423,9 +423,11 @@ class Stack:
 
     def stop(self) -> None:
         # Reverse order of start: the worker first (it hands back or finishes its run), Nginx last.
+        # The worker gets its stop grace (5 s) and room to end the module run it holds: a run has a
+        # session of its own, so SIGKILL on the worker's group would not reach it (seen under load).
         for child in reversed(self.children):
             if child.name != "nginx":
-                stop_group(child.process, timeout_s=10)
+                stop_group(child.process, timeout_s=30 if child.name == "worker" else 10)
         if self.nginx is not None:
             self.nginx.stop()
         for child in self.children:

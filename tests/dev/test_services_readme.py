@@ -11,6 +11,7 @@ module backend/a-005 whatever modules the repository gains; its wheelhouse is a 
 of the local one (a module's changed requirements never touch the original).
 """
 
+import errno
 import os
 import re
 import shutil
@@ -58,6 +59,16 @@ def examples(text: str) -> list[Example]:
     return found
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link (cheap), or a copy where /tmp is another filesystem (a tmpfs, as on Debian 13)."""
+    try:
+        os.link(source, target)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        shutil.copy2(source, target)
+
+
 def _copy_repo(root: Path) -> Path:
     copy = root / "repo"
     for name in COPIED:
@@ -74,7 +85,8 @@ def _copy_repo(root: Path) -> Path:
     (copy / ".venv").symlink_to((REPO / ".venv").resolve())
     wheelhouses = REPO / ".cache" / "wheelhouse"
     if wheelhouses.is_dir():
-        shutil.copytree(wheelhouses, copy / ".cache" / "wheelhouse", copy_function=os.link, symlinks=True)
+        target = copy / ".cache" / "wheelhouse"
+        shutil.copytree(wheelhouses, target, copy_function=_link_or_copy, symlinks=True)
         for stamp in (copy / ".cache" / "wheelhouse").glob("*/.barestack-wheelhouse.json"):
             content = stamp.read_bytes()
             stamp.unlink()  # a file of its own: the wheelhouse command rewrites it

@@ -5,6 +5,7 @@ Real PostgreSQL and Redis throughout; tokens are stored as the tokens CLI stores
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -177,17 +178,56 @@ def test_a_token_starts_a_run_recorded_as_its_name(
     assert last_used is not None and revoked is None
 
 
-def test_a_revoked_token_is_refused_from_the_next_request(
+def test_a_revoked_token_is_refused_once_the_token_cache_has_passed(
     anon: FlaskClient, api_token: str, backend_env: dict[str, str]
 ) -> None:
+    from barestack_backend.settings import DEFAULT_TOKEN_CACHE_S
+
     assert anon.get("/runs", headers=bearer(api_token)).status_code == 200
     sql(
         backend_env["DATABASE_URL"],
         "UPDATE barestack.api_tokens SET revoked_at = now() WHERE name = 'tester'",
     )
+    time.sleep(DEFAULT_TOKEN_CACHE_S)
     assert anon.get("/runs", headers=bearer(api_token)).status_code == 401
     assert anon.post(RUNS, json={}, headers=bearer(api_token)).status_code == 401
     assert count_runs(backend_env["DATABASE_URL"]) == 0
+
+
+def test_without_a_token_cache_a_revoked_token_is_refused_from_the_next_request(
+    backend_env: dict[str, str], api_token: str
+) -> None:
+    client = make_app({**backend_env, "BARESTACK_TOKEN_CACHE_SECONDS": "0"}).test_client()
+    assert client.get("/runs", headers=bearer(api_token)).status_code == 200
+    sql(
+        backend_env["DATABASE_URL"],
+        "UPDATE barestack.api_tokens SET revoked_at = now() WHERE name = 'tester'",
+    )
+    assert client.get("/runs", headers=bearer(api_token)).status_code == 401
+
+
+def test_a_token_is_looked_up_once_per_cache_interval(
+    app: Flask, anon: FlaskClient, api_token: str, backend_env: dict[str, str]
+) -> None:
+    from barestack_backend.auth import TOKEN_CACHE_KEY
+
+    started = time.monotonic()
+    for _ in range(20):
+        assert anon.get("/runs", headers=bearer(api_token)).status_code == 200
+    lookups = app.extensions[TOKEN_CACHE_KEY].lookups
+    assert lookups < 10, lookups
+    assert lookups <= 1 + (time.monotonic() - started) / app.extensions[TOKEN_CACHE_KEY].ttl_s, lookups
+    # An unknown or wrong token is never taken from the cache.
+    assert anon.get("/runs", headers=bearer(api_token + "x")).status_code == 401
+    assert anon.get("/runs", headers=bearer("bst_" + "A" * 43)).status_code == 401
+
+
+def test_the_token_cache_setting_is_checked(backend_env: dict[str, str]) -> None:
+    from barestack_common.env import ConfigError
+
+    for bad in ("-1", "31", "soon"):
+        with pytest.raises(ConfigError, match="BARESTACK_TOKEN_CACHE_SECONDS"):
+            Settings.from_env({**backend_env, "BARESTACK_TOKEN_CACHE_SECONDS": bad})
 
 
 def test_a_delegating_token_records_the_person_it_acts_for(

@@ -154,6 +154,62 @@ def test_modules_still_lists_when_postgres_is_down(backend_env: dict[str, str], 
     assert body["runs_error"]["error"] == "OperationalError"
 
 
+def test_the_listing_is_encoded_once_per_mapping_and_follows_a_changed_mapping(
+    backend_env: dict[str, str], api_token: str, tmp_path: Path
+) -> None:
+    from barestack_backend.routes.modules import LISTINGS_KEY
+
+    mapping = tmp_path / "venv_mapping.json"
+    document = json.loads(Path(backend_env["BARESTACK_VENV_MAPPING"]).read_text())
+    mapping.write_text(json.dumps(document))
+    app = make_app({**backend_env, "BARESTACK_VENV_MAPPING": str(mapping)})
+    client, anon = client_with_token(app, api_token), app.test_client()
+    first = client.get("/modules").get_json()
+    for _ in range(5):
+        assert client.get("/modules").get_json() == first
+        assert anon.get("/modules").get_json()["count"] == first["count"]
+    assert app.extensions[LISTINGS_KEY].encodings == 1
+    # Another prefix (behind the proxy) has links of its own.
+    proxied = client.get("/modules", headers=PROXY_HEADERS).get_json()["modules"]
+    assert all(m["url"].startswith("/api/modules/") for m in proxied)
+    assert client.get("/modules").get_json()["modules"][0]["url"].startswith("/modules/")
+    # A deployment rewrites the mapping: the next listing shows it, no restart.
+    entry = dict(document["venvs"]["backend/echo-001"], module="added-999")
+    document["venvs"]["backend/added-999"] = entry
+    mapping.write_text(json.dumps(document))
+    names = [m["module"] for m in client.get("/modules").get_json()["modules"]]
+    assert "added-999" in names and len(names) == first["count"] + 1
+    anonymous = anon.get("/modules").get_json()
+    assert anonymous["count"] == first["count"] + 1 and anonymous["runs_available"] is False
+    assert "last_run" not in anonymous["modules"][0]
+
+
+def test_modules_show_each_modules_newest_run(client: FlaskClient, backend_env: dict[str, str]) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(backend_env["DATABASE_URL"])
+    newest = {}
+    try:
+        with conn, conn.cursor() as cur:
+            for module, ages in (("echo-001", (30, 5, 60)), ("fail-002", (40, 10, 20)), ("gone-404", (1,))):
+                for age in ages:
+                    run_id = str(uuid.uuid4())
+                    cur.execute(
+                        "INSERT INTO barestack.runs (id, service, module, args, status, created_at) "
+                        "VALUES (%s, 'backend', %s, '[]', 'succeeded', now() - make_interval(mins => %s))",
+                        (run_id, module, age),
+                    )
+                    if age == min(ages):
+                        newest[module] = run_id
+    finally:
+        conn.close()
+    listed = {m["module"]: m["last_run"] for m in client.get("/modules").get_json()["modules"]}
+    assert listed["echo-001"]["id"] == newest["echo-001"]
+    assert listed["echo-001"]["url"] == f"/runs/{newest['echo-001']}"
+    assert listed["fail-002"]["id"] == newest["fail-002"]
+    assert listed["sleep-003"] is None and "gone-404" not in listed  # never run; not in the mapping
+
+
 # --- runs -----------------------------------------------------------------------------------
 
 

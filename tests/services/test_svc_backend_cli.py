@@ -48,7 +48,9 @@ def db(clean_runs: str) -> str:
 
 @pytest.fixture
 def api(backend_env: dict[str, str]) -> FlaskClient:
-    app = create_app(Settings.from_env(backend_env))
+    # The CLI's effect on the very next request: the per-process token cache (its own tests are in
+    # test_svc_backend_access.py) would otherwise let a revoked token pass for up to a second.
+    app = create_app(Settings.from_env({**backend_env, "BARESTACK_TOKEN_CACHE_SECONDS": "0"}))
     app.testing = True
     return app.test_client()
 

@@ -99,8 +99,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mod
         },
         "drill": {"path": str(tmp_path / "drill"), "port": 5499, "count_query": "SELECT 1"},
         "status_file": str(tmp_path / "status" / "backup-status.json"),
-        "warn_after_hours": 26,
-        "warn_archive_after_minutes": 120,
+        "thresholds": {"full_hours": 194, "diff_hours": 26, "redis_hours": 26, "archive_minutes": 120},
     }
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
@@ -151,6 +150,13 @@ def test_snapshot_holds_exactly_the_keys_written_before_it(
     assert status["ok"] is True, status["warnings"]
     assert status["redis"]["last_run"]["ok"] is True
     assert status["redis"]["last_good_snapshot"]["file"] == str(snapshots[0])
+    # Format 2: time, result, duration and size of the snapshot; the thresholds it was judged by.
+    assert status["format"] == 2
+    assert status["thresholds"] == config["thresholds"]
+    good = status["redis"]["last_good_snapshot"]
+    assert good["size_bytes"] == snapshots[0].stat().st_size == status["redis"]["last_run"]["size_bytes"]
+    assert 0 < good["duration_seconds"] == status["redis"]["last_run"]["duration_seconds"] < 30
+    assert good["remote_copy"] is None  # no backup host here
     assert "postgresql" not in status
     assert PASSWORD not in Path(config["status_file"]).read_text()
     assert oct(Path(config["status_file"]).stat().st_mode & 0o777) == "0o644"
@@ -166,6 +172,7 @@ def test_wrong_password_fails_the_run_and_the_status_says_so(
     assert status["ok"] is False
     assert status["redis"]["last_run"]["ok"] is False
     assert "WRONGPASS" in status["redis"]["last_run"]["error"]
+    assert status["redis"]["last_run"]["duration_seconds"] >= 0
     assert "not-the-password" not in Path(config["status_file"]).read_text()
 
 

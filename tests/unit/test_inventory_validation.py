@@ -37,9 +37,13 @@ def run_validation(
     *,
     secrets: dict[str, str] = VALID_SECRETS,
     host_vars: dict[str, str] | None = None,
+    backup_hosts: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     inventory = tmp_path / "hosts.yml"
-    groups = {g: {"hosts": {"localhost": None}} for g in ("postgres", "redis", "app", "web")}
+    groups: dict[str, object] = {g: {"hosts": {"localhost": None}} for g in ("postgres", "redis", "app")}
+    groups["web"] = {"hosts": {"localhost": None}}
+    if backup_hosts:  # not in validate.yml's play: never contacted
+        groups["backup"] = {"hosts": dict.fromkeys(backup_hosts)}
     inventory.write_text(
         json.dumps(
             {
@@ -115,6 +119,38 @@ def test_hosts_only_inventory_with_secrets_passes(tmp_path: Path) -> None:
     assert "failed=0" in result.stdout
 
 
+def ssh_key_pair(tmp_path: Path) -> dict[str, str]:
+    key = tmp_path / "backup_ssh_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return {
+        "barestack_backup_ssh_private_key": key.read_text(),
+        "barestack_backup_ssh_public_key": key.with_suffix(".pub").read_text().strip(),
+    }
+
+
+def test_a_backup_host_with_its_key_pair_passes(tmp_path: Path) -> None:
+    result = run_validation(tmp_path, ssh_key_pair(tmp_path), backup_hosts=("bk1",))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("backup_hosts", "replace", "expected"),
+    [
+        (("bk1",), {"barestack_backup_ssh_private_key": ""}, "backup_ssh_private_key must be an OpenSSH"),
+        (("bk1",), {"barestack_backup_ssh_public_key": "ssh-rsa AAAA x"}, "backup_ssh_public_key must"),
+        (("bk1", "bk2"), {}, "backup_host (the inventory group `backup`) may hold one host (got bk1, bk2)"),
+        (("localhost",), {}, "may not be in the postgres or redis group"),
+    ],
+)
+def test_a_bad_backup_host_stops_the_play_naming_it(
+    tmp_path: Path, backup_hosts: tuple[str, ...], replace: dict[str, str], expected: str
+) -> None:
+    result = run_validation(tmp_path, ssh_key_pair(tmp_path) | replace, backup_hosts=backup_hosts)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert expected in "\n".join(problems(output)), output
+
+
 BAD_VALUES: list[tuple[dict[str, object], str]] = [
     ({"postgresql_port": "fivefourthreetwo"}, "postgresql_port"),
     ({"postgresql_port": 70000}, "postgresql_port"),
@@ -176,6 +212,11 @@ BAD_VALUES: list[tuple[dict[str, object], str]] = [
     ({"backup_drill_port": 5432}, "backup_drill_port"),
     ({"backup_full_schedule": "weekly\nExecStart=/bin/sh"}, "backup_full_schedule"),
     ({"backup_compress_type": "rar"}, "backup_compress_type"),
+    ({"backup_repo_host_user": "postgres"}, "backup_repo_host_user"),
+    ({"backup_ssh_port": 0}, "backup_ssh_port"),
+    ({"backup_ssh_connect_timeout": 3600}, "backup_ssh_connect_timeout"),
+    ({"backup_warn_full_after_hours": 0}, "backup_warn_full_after_hours"),
+    ({"backup_warn_redis_after_hours": -1}, "backup_warn_redis_after_hours"),
     ({"postgresql_archive_mode": "sometimes"}, "postgresql_archive_mode"),
     ({"postgresql_archive_command": "cp %p /tmp/'x'"}, "postgresql_archive_command"),
 ]

@@ -8,7 +8,6 @@ machine's system python3, which is what the target host uses.
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from venvmgr_testkit import (
     copy_sample_modules,
     make_layout,
     run_manager,
+    run_wheelhouse,
     wheelhouse_tree,
 )
 
@@ -40,17 +40,8 @@ def target_python_version() -> str:
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory, target_python_version: str) -> Path:
     """Wheels for the target python (the network is used here only, and only on a cache miss)."""
     tree = wheelhouse_tree(tmp_path_factory.mktemp("wheelhouse-tree"))
-    report, exit_code, stderr = run_manager(
-        "wheelhouse",
-        "--services-dir",
-        tree,
-        "--out",
-        WHEELHOUSE_CACHE,
-        "--python-version",
-        target_python_version,
-        "--platform",
-        "x86_64-manylinux_2_28",
-        python=sys.executable,
+    report, exit_code, stderr = run_wheelhouse(
+        tree, WHEELHOUSE_CACHE, target_python_version, "--platform", "x86_64-manylinux_2_28"
     )
     assert exit_code == 0, f"wheelhouse failed: {json.dumps(report, indent=2)}\n{stderr}"
     return WHEELHOUSE_CACHE

@@ -6,8 +6,7 @@ import sys
 from pathlib import Path
 
 from generate_modules import REALISTIC_POOL, REQUIREMENT_POOL, generate
-from venvmgr.discovery import discover
-from venvmgr.requirements import read_requirements
+from venvmgr.discovery import discover, read_requirements
 from venvmgr_testkit import GENERATOR
 
 

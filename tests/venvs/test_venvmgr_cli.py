@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from venvmgr_testkit import TARGET_PYTHON, Layout, run_manager, write_module
+from venvmgr_testkit import TARGET_PYTHON, Layout, run_manager, run_wheelhouse, write_module
 
 REPORT_KEYS = {
     "changed",
@@ -149,22 +149,11 @@ def test_build_is_the_default_command(layout: Layout) -> None:
 
 
 def test_wheelhouse_and_extract_uv_refuse_bad_input(tmp_path: Path) -> None:
-    report, exit_code, _ = run_manager(
-        "wheelhouse",
-        "--services-dir",
-        tmp_path,
-        "--out",
-        tmp_path / "wh",
-        "--python-version",
-        "3.13",
-        "--platform",
-        "win_amd64",
-    )
+    report, exit_code, _ = run_wheelhouse(tmp_path, tmp_path / "wh", "3.13", "--platform", "win_amd64")
     assert exit_code == 2 and "bad --platform 'win_amd64'" in report["error"]
-    report, exit_code, _ = run_manager(
-        "wheelhouse", "--services-dir", tmp_path, "--out", tmp_path / "wh", "--python-version", "13"
-    )
+    report, exit_code, _ = run_wheelhouse(tmp_path, tmp_path / "wh", "13")
     assert exit_code == 2 and "bad --python-version '13'" in report["error"]
+    assert not os.path.exists(tmp_path / "wh")
 
     report, exit_code, _ = run_manager(
         "extract-uv", "--wheelhouse", tmp_path / "none", "--dest", tmp_path / "uv"
@@ -176,3 +165,12 @@ def test_wheelhouse_and_extract_uv_refuse_bad_input(tmp_path: Path) -> None:
     )
     assert exit_code == 2 and "expected exactly one uv wheel" in report["error"]
     assert not os.path.exists(tmp_path / "uv")
+
+
+def test_wheelhouse_on_a_stdlib_only_python_names_what_is_missing(tmp_path: Path) -> None:
+    """The host's python3 builds venvs with the stdlib only; the wheelhouse needs packaging."""
+    report, exit_code, _ = run_manager(
+        "wheelhouse", "--services-dir", tmp_path, "--out", tmp_path / "wh", "--python-version", "3.13"
+    )
+    assert exit_code == 2 and "needs 'packaging'" in report["error"], report
+    assert report["changed"] is False and not os.path.exists(tmp_path / "wh")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from venvmgr_testkit import REPO, copy_sample_modules, make_layout, run_manager
+from venvmgr_testkit import REPO, copy_sample_modules, make_layout, run_manager, run_wheelhouse
 
 # Debian ships one CPython per release (3.11 on 12, 3.13 on 13), so a stock controller has no other.
 ONE_PYTHON = (
@@ -49,16 +49,7 @@ def test_wheelhouse_and_venvs_for_another_python(target: tuple[str, str], tmp_pa
     cp_tag = "cp" + "".join(version.split(".")[:2])
     services = copy_sample_modules(tmp_path / "services")
     wheelhouse = REPO / ".cache" / f"wheelhouse-test-{version}"
-    report, exit_code, stderr = run_manager(
-        "wheelhouse",
-        "--services-dir",
-        services,
-        "--out",
-        wheelhouse,
-        "--python-version",
-        version,
-        python=sys.executable,
-    )
+    report, exit_code, stderr = run_wheelhouse(services, wheelhouse, version)
     assert exit_code == 0, stderr
     compiled = [name for name in report["wheels"] if "-cp3" in name]
     assert compiled and all(f"-{cp_tag}-" in name for name in compiled), compiled  # psycopg2, markupsafe

@@ -3,9 +3,14 @@
 from pathlib import Path
 
 import pytest
-from venvmgr.discovery import discover, is_valid_key, venv_path_for_key, venvs_on_disk
-from venvmgr.errors import VenvManagerError
-from venvmgr.requirements import read_requirements
+from venvmgr.discovery import (
+    VenvManagerError,
+    discover,
+    is_valid_key,
+    read_requirements,
+    venv_path_for_key,
+    venvs_on_disk,
+)
 from venvmgr_testkit import SAMPLE_SERVICES, SERVICES, write_module
 
 

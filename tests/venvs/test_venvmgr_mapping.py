@@ -5,10 +5,9 @@ import os
 from pathlib import Path
 
 import pytest
-from venvmgr.errors import VenvManagerError
-from venvmgr.hashing import venv_hash
-from venvmgr.installed import installed_packages
-from venvmgr.mapping import load_mapping_venvs, render_mapping, write_if_changed
+from venvmgr.build import installed_packages
+from venvmgr.discovery import VenvManagerError
+from venvmgr.plan import load_mapping_venvs, render_mapping, venv_hash, write_if_changed
 
 
 def test_hash_depends_on_requirements_and_full_python_version() -> None:

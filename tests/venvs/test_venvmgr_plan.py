@@ -4,10 +4,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from venvmgr.discovery import discover
-from venvmgr.errors import VenvManagerError
-from venvmgr.hashing import venv_hash
-from venvmgr.plan import CREATE, INVALID, UNCHANGED, UPDATE, make_plan
+from venvmgr.discovery import VenvManagerError, discover
+from venvmgr.plan import CREATE, INVALID, UNCHANGED, UPDATE, make_plan, venv_hash
 from venvmgr_testkit import write_module
 
 PYTHON = "3.13.5"

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from venvmgr.requirements import RequirementsError, canonical_name, parse_requirements, read_requirements
+from venvmgr.discovery import RequirementsError, canonical_name, parse_requirements, read_requirements
 
 
 def test_order_comments_spacing_and_case_do_not_matter() -> None:

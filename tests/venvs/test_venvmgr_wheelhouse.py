@@ -2,16 +2,15 @@
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from venvmgr.targets import Target
 from venvmgr.wheelhouse import (
     STAMP_FILENAME,
     DownloadError,
     ResolveError,
+    Target,
     Wheel,
     compose,
     parse_lock,
@@ -19,7 +18,7 @@ from venvmgr.wheelhouse import (
     wheel_name_and_version,
     wheelhouse_key,
 )
-from venvmgr_testkit import WHEELHOUSE_CACHE, run_manager, wheelhouse_tree, write_module
+from venvmgr_testkit import WHEELHOUSE_CACHE, run_manager, run_wheelhouse, wheelhouse_tree, write_module
 
 
 def test_pip_platforms_cover_every_older_manylinux() -> None:
@@ -137,17 +136,8 @@ def test_unchanged_wheelhouse_is_a_fast_no_op(wheelhouse: Path, tmp_path: Path) 
     stamp = json.loads((wheelhouse / STAMP_FILENAME).read_text())
     tree = wheelhouse_tree(tmp_path / "services")  # the tree the session's wheelhouse came from
     started = time.monotonic()
-    report, exit_code, _ = run_manager(
-        "wheelhouse",
-        "--services-dir",
-        tree,
-        "--out",
-        WHEELHOUSE_CACHE,
-        "--python-version",
-        stamp["python_version"],
-        "--platform",
-        stamp["platform"],
-        python=sys.executable,
+    report, exit_code, _ = run_wheelhouse(
+        tree, WHEELHOUSE_CACHE, stamp["python_version"], "--platform", stamp["platform"]
     )
     elapsed = time.monotonic() - started
     assert exit_code == 0
@@ -165,16 +155,7 @@ def test_unresolvable_set_is_reported_and_the_rest_downloaded(tmp_path: Path) ->
     out.mkdir()
     (out / "stale-1.0-py3-none-any.whl").write_bytes(b"")
 
-    report, exit_code, _ = run_manager(
-        "wheelhouse",
-        "--services-dir",
-        services,
-        "--out",
-        out,
-        "--python-version",
-        "3.13",
-        python=sys.executable,
-    )
+    report, exit_code, _ = run_wheelhouse(services, out, "3.13")
 
     assert exit_code == 1
     assert [failure["venvs"] for failure in report["failed"]] == [["backend/a-003"]]
@@ -192,16 +173,7 @@ def test_unresolvable_set_is_reported_and_the_rest_downloaded(tmp_path: Path) ->
         [f"uv=={report['uv_version']}"],
     ]
 
-    again, exit_code, _ = run_manager(
-        "wheelhouse",
-        "--services-dir",
-        services,
-        "--out",
-        out,
-        "--python-version",
-        "3.13",
-        python=sys.executable,
-    )
+    again, exit_code, _ = run_wheelhouse(services, out, "3.13")
     assert exit_code == 1 and again["up_to_date"] is False
     assert again["resolved_sets"] == 1 and again["reused_sets"] == 1  # ...and only that one
     assert [failure["venvs"] for failure in again["failed"]] == [["backend/a-003"]]
@@ -215,10 +187,9 @@ def test_a_changed_set_costs_only_itself(tmp_path: Path) -> None:
     write_module(services, "backend/a-002", ["packaging==24.2"])
     write_module(services, "frontend/b-001", ["packaging==23.2", "six==1.16.0"])
     out, cache = tmp_path / "wheelhouse", tmp_path / "uv-cache"
-    arguments = ("wheelhouse", "--services-dir", services, "--out", out, "--python-version", "3.13.5",
-                 "--cache-dir", cache)  # fmt: skip
+    arguments = (services, out, "3.13.5", "--cache-dir", cache)
 
-    first, exit_code, stderr = run_manager(*arguments, python=sys.executable)
+    first, exit_code, stderr = run_wheelhouse(*arguments)
     assert exit_code == 0, stderr
     assert (first["requirement_sets"], first["resolved_sets"], first["reused_sets"]) == (3, 3, 0)
     pins = {wheel_name_and_version(name) for name in first["wheels"]}
@@ -226,13 +197,13 @@ def test_a_changed_set_costs_only_itself(tmp_path: Path) -> None:
     assert (cache / "simple-v16").is_dir() or any(cache.iterdir())  # uv used the cache it was given
 
     write_module(services, "backend/a-002", ["packaging==24.1"])
-    second, exit_code, stderr = run_manager(*arguments, python=sys.executable)
+    second, exit_code, stderr = run_wheelhouse(*arguments)
     assert exit_code == 0, stderr
     assert (second["resolved_sets"], second["reused_sets"]) == (1, 2)
     assert second["added"] == ["packaging-24.1-py3-none-any.whl"]
     assert second["removed"] == ["packaging-24.2-py3-none-any.whl"]
 
-    third, exit_code, _ = run_manager(*arguments, python=sys.executable)
+    third, exit_code, _ = run_wheelhouse(*arguments)
     assert exit_code == 0 and third["up_to_date"] is True and third["resolved_sets"] == 0
 
 
@@ -255,10 +226,7 @@ def test_sets_are_composed_from_their_requirements_unless_they_conflict(tmp_path
     # be the union of the two closures, so uv resolves it.
     write_module(services, "backend/a-004", ["python-dateutil==2.9.0.post0", "six==1.16.0"])
     out = tmp_path / "wheelhouse"
-    report, exit_code, stderr = run_manager(
-        "wheelhouse", "--services-dir", services, "--out", out, "--python-version", "3.13.5",
-        "--cache-dir", tmp_path / "uv-cache", python=sys.executable,
-    )  # fmt: skip
+    report, exit_code, stderr = run_wheelhouse(services, out, "3.13.5", "--cache-dir", tmp_path / "uv-cache")
     assert exit_code == 0, stderr
     assert report["requirement_sets"] == 4 and report["resolved_sets"] == 4
     # a-003 is composed. a-004 is too if python-dateutil alone was answered from a cache holding

@@ -55,6 +55,14 @@ def run_manager(*arguments: str | Path, python: str = TARGET_PYTHON) -> tuple[di
     return report, completed.returncode, completed.stderr
 
 
+def run_wheelhouse(
+    services: Path, out: Path, python_version: str, *extra: str | Path
+) -> tuple[dict[str, Any], int, str]:
+    """Run the wheelhouse command as the app role does: on the controller's Python (it has packaging)."""
+    arguments = ("wheelhouse", "--services-dir", services, "--out", out, "--python-version", python_version)
+    return run_manager(*arguments, *extra, python=sys.executable)
+
+
 def copy_sample_modules(destination: Path) -> Path:
     """The repo's sample modules and _shared packages (not the services' own apps) in a tmp tree."""
     for service in SAMPLE_SERVICES:

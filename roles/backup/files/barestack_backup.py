@@ -12,6 +12,10 @@ the role) and writes a status file for the dashboard (world-readable, no secrets
   barestack-backup list                              backups and snapshots as JSON
   barestack-backup redis-restore [--target-time T]   put back the newest snapshot taken at or before T
   barestack-backup drill                             restore into a scratch cluster and compare
+
+With a backup host (config "remote"), pgBackRest's repository lives there (repo1-host): backups run
+on it through SSH (pgBackRest's rule: a backup runs where the repository is), and every Redis
+snapshot is also copied there. SSH always checks the host key the role pinned (never accept-new).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any
 CONFIG_PATH = Path(os.environ.get("BARESTACK_BACKUP_CONFIG", "/etc/barestack-backup/config.json"))
 SNAPSHOT_PREFIX = "redis-"
 SNAPSHOT_SUFFIX = ".rdb"
-STATUS_FORMAT = 1
+STATUS_FORMAT = 2
 
 
 class BackupError(Exception):
@@ -243,13 +247,14 @@ def pg_archiver(config: dict[str, Any]) -> dict[str, Any]:
         "SELECT coalesce(last_archived_wal, ''),"
         " coalesce(extract(epoch FROM last_archived_time)::bigint::text, ''),"
         " coalesce(last_failed_wal, ''), coalesce(extract(epoch FROM last_failed_time)::bigint::text, ''),"
-        " failed_count, archived_count FROM pg_stat_archiver"
+        " failed_count, archived_count,"
+        " (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') FROM pg_stat_archiver"
     )
     port = str(config["postgresql"]["port"])
     line = run(
         ["psql", "-XAt", "-F", "|", "-p", port, "-d", "postgres", "-c", query], user="postgres", timeout=30
     )
-    wal, at, failed_wal, failed_at, failed_count, archived_count = line.strip().split("|")
+    wal, at, failed_wal, failed_at, failed_count, archived_count, segment = line.strip().split("|")
     return {
         "last_archived_wal": wal or None,
         "last_archived_at": iso(from_epoch(int(at))) if at else None,
@@ -257,6 +262,8 @@ def pg_archiver(config: dict[str, Any]) -> dict[str, Any]:
         "last_failed_at": iso(from_epoch(int(failed_at))) if failed_at else None,
         "failed_count": int(failed_count),
         "archived_count": int(archived_count),
+        # A WAL file is one segment (pgBackRest compresses and encrypts it in the repository).
+        "size_bytes": int(segment),
     }
 
 
@@ -273,69 +280,147 @@ def redis_snapshots(config: dict[str, Any]) -> list[dict[str, Any]]:
     return snapshots
 
 
+BACKUP_TYPES = ("full", "diff", "incr")
+
+
+def thresholds(config: dict[str, Any]) -> dict[str, float]:
+    """The role's warning thresholds (backup_warn_*), as written into config.json."""
+    limits = config["thresholds"]
+    return {key: float(limits[key]) for key in ("full_hours", "diff_hours", "redis_hours", "archive_minutes")}
+
+
+def duration(started: str | None, finished: str | None) -> float | None:
+    if not started or not finished:
+        return None
+    seconds = (dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)).total_seconds()
+    return round(seconds, 1)
+
+
+def pg_types(pg: dict[str, Any], good: list[dict[str, Any]], at: dt.datetime) -> dict[str, Any]:
+    """Per backup type: the newest good backup (time, duration, size) and the last run (ok or not).
+
+    `incr` appears only once the repository holds one or one ran (the timers take full and diff)."""
+    runs = pg.get("runs") or {}
+    types: dict[str, Any] = {}
+    for kind in BACKUP_TYPES:
+        newest = next((backup for backup in reversed(good) if backup["type"] == kind), None)
+        if kind == "incr" and newest is None and kind not in runs:
+            continue
+        last_good = None
+        if newest:
+            last_good = {
+                "label": newest["label"],
+                "started_at": newest["started_at"],
+                "finished_at": newest["finished_at"],
+                "duration_seconds": duration(newest["started_at"], newest["finished_at"]),
+                "size_bytes": newest["repo_size_bytes"],
+                "database_size_bytes": newest["database_size_bytes"],
+            }
+        types[kind] = {
+            "last_good": last_good,
+            "age_seconds": age_seconds(last_good["finished_at"], at) if last_good else None,
+            "last_run": runs.get(kind),
+        }
+    return types
+
+
 def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None) -> dict[str, Any]:
     """Merge `updates` into the status file, recompute what derives from the host, write it."""
     with locked(Path(config["status_file"] + ".lock")):
         status = read_status(config)
         for part, values in (updates or {}).items():
-            status.setdefault(part, {}).update(values)
+            section = status.setdefault(part, {})
+            for key, value in values.items():
+                if key in ("runs", "archive") and isinstance(value, dict):
+                    section.setdefault(key, {}).update(value)
+                else:
+                    section[key] = value
         at = now()
-        warn_hours = float(config["warn_after_hours"])
-        warn_archive_minutes = float(config["warn_archive_after_minutes"])
+        limits = thresholds(config)
         warnings: list[str] = []
         if config["postgresql"]["enabled"]:
             pg = status.setdefault("postgresql", {})
             pg["stanza"] = config["postgresql"]["stanza"]
+            pg["repository"] = config["postgresql"].get("repository", "local")
+            good: list[dict[str, Any]] = []
             try:
                 info = pg_info(config)
+                state = info.get("status", {})
+                # pgbackrest info exits 0 when it cannot reach the repository (e.g. the backup host is
+                # down: status 99) and lists no backup; 2 is "no valid backup yet", a readable repository.
+                if state.get("code", 0) not in (0, 2):
+                    repos = [repo.get("status") or {} for repo in info.get("repo") or []]
+                    detail = "; ".join(str(repo.get("message")) for repo in repos if repo.get("code"))
+                    raise BackupError(detail or str(state.get("message")))
                 good = [backup for backup in pg_backups(config, info) if not backup["error"]]
                 pg["backups_count"] = len(good)
                 pg["last_good_backup"] = good[-1] if good else None
-                state = info.get("status", {})
                 pg["repository_error"] = None if state.get("code", 0) == 0 else state.get("message")
                 if pg["repository_error"]:
                     warnings.append(f"postgresql: backup repository: {pg['repository_error']}")
             except (BackupError, ValueError) as error:
                 pg["repository_error"] = str(error)
                 warnings.append(f"postgresql: cannot read the backup repository: {error}")
+                # The types keep what the last readable repository said; runs stay as recorded.
+                good = [
+                    entry["last_good"] | {"type": kind, "repo_size_bytes": entry["last_good"]["size_bytes"]}
+                    for kind, entry in (pg.get("types") or {}).items()
+                    if entry.get("last_good")
+                ]
+                good.sort(key=lambda backup: backup["finished_at"])
             try:
                 pg.setdefault("archive", {}).update(pg_archiver(config))
             except (BackupError, ValueError) as error:
                 warnings.append(f"postgresql: cannot read pg_stat_archiver: {error}")
+            types = pg["types"] = pg_types(pg, good, at)
             last = pg.get("last_good_backup")
-            last_age = age_seconds(last["finished_at"], at) if last else None
-            pg["last_good_backup_age_seconds"] = last_age
-            if last_age is None:
+            pg["last_good_backup_age_seconds"] = age_seconds(last["finished_at"], at) if last else None
+            full_age = types["full"]["age_seconds"]
+            if full_age is None:
                 warnings.append("postgresql: no backup yet")
-            elif last_age > warn_hours * 3600:
-                warnings.append(f"postgresql: last good backup is {last_age // 3600} h old")
-            if pg.get("last_run", {}).get("ok") is False:
-                warnings.append(f"postgresql: last backup run failed: {pg['last_run'].get('error')}")
+            elif full_age > limits["full_hours"] * 3600:
+                warnings.append(f"postgresql: last good full backup is {full_age // 3600} h old")
+            daily = [entry["age_seconds"] for entry in types.values() if entry["age_seconds"] is not None]
+            if daily and min(daily) > limits["diff_hours"] * 3600:
+                warnings.append(f"postgresql: last good backup of any type is {min(daily) // 3600} h old")
+            for kind, entry in types.items():
+                failed = entry.get("last_run") or {}
+                if failed.get("ok") is False:
+                    warnings.append(f"postgresql: last {kind} backup run failed: {failed.get('error')}")
             archive = pg.get("archive", {})
             archive_age = age_seconds(archive.get("last_archived_at"), at)
             archive["age_seconds"] = archive_age
+            failed_at = archive.get("last_failed_at")
+            failing = bool(failed_at and failed_at > (archive.get("last_archived_at") or ""))
+            archive["ok"] = not failing and archive.get("check_ok") is not False
             if archive_age is None:
                 warnings.append("postgresql: no WAL archived yet")
-            elif archive_age > warn_archive_minutes * 60:
+            elif archive_age > limits["archive_minutes"] * 60:
                 warnings.append(f"postgresql: last WAL archived {archive_age // 60} min ago")
-            if archive.get("last_failed_at") and archive["last_failed_at"] > (
-                archive.get("last_archived_at") or ""
-            ):
-                warnings.append(
-                    f"postgresql: WAL archiving is failing (last failure {archive['last_failed_at']})"
-                )
+            if failing:
+                warnings.append(f"postgresql: WAL archiving is failing (last failure {failed_at})")
             if archive.get("check_ok") is False:
                 warnings.append(f"postgresql: last archive check failed: {archive.get('check_error')}")
         if config["redis"]["enabled"]:
             rd = status.setdefault("redis", {})
             snapshots = redis_snapshots(config)
             rd["snapshots_count"] = len(snapshots)
-            rd["last_good_snapshot"] = snapshots[-1] if snapshots else None
-            snap_age = age_seconds(snapshots[-1]["taken_at"], at) if snapshots else None
+            newest = snapshots[-1] if snapshots else None
+            if newest:
+                # Duration and the copy on the backup host come from the run that took this snapshot.
+                good_run = rd.get("last_good_run") or {}
+                result = good_run.get("result") or {}
+                same = result.get("taken_at") == newest["taken_at"]
+                newest = newest | {
+                    "duration_seconds": good_run.get("duration_seconds") if same else None,
+                    "remote_copy": result.get("remote_copy") if same else None,
+                }
+            rd["last_good_snapshot"] = newest
+            snap_age = age_seconds(newest["taken_at"], at) if newest else None
             rd["last_good_snapshot_age_seconds"] = snap_age
             if snap_age is None:
                 warnings.append("redis: no snapshot yet")
-            elif snap_age > warn_hours * 3600:
+            elif snap_age > limits["redis_hours"] * 3600:
                 warnings.append(f"redis: last snapshot is {snap_age // 3600} h old")
             if rd.get("last_run", {}).get("ok") is False:
                 warnings.append(f"redis: last snapshot run failed: {rd['last_run'].get('error')}")
@@ -346,8 +431,7 @@ def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None
                 "format": STATUS_FORMAT,
                 "host": socket.gethostname(),
                 "updated_at": iso(at),
-                "warn_after_hours": warn_hours,
-                "warn_archive_after_minutes": warn_archive_minutes,
+                "thresholds": limits,
                 "warnings": warnings,
                 "ok": not warnings,
             }
@@ -359,13 +443,116 @@ def refresh_status(config: dict[str, Any], updates: dict[str, Any] | None = None
 def record_run(
     config: dict[str, Any], part: str, kind: str, started: dt.datetime, error: str | None, result: Any = None
 ) -> None:
-    run_record = {"kind": kind, "started_at": iso(started), "finished_at": iso(now()), "ok": error is None}
-    run_record["error"] = error
-    run_record["result"] = result
+    finished = now()
+    result = result if isinstance(result, dict) else None
+    run_record = {
+        "kind": kind,
+        "started_at": iso(started),
+        "finished_at": iso(finished),
+        "duration_seconds": round((finished - started).total_seconds(), 1),
+        "ok": error is None,
+        "error": error,
+        "size_bytes": (result or {}).get("repo_size_bytes", (result or {}).get("size_bytes")),
+        "result": result,
+    }
+    update: dict[str, Any] = {"last_run": run_record}
+    if part == "postgresql":
+        update["runs"] = {kind: run_record}
+    if error is None:
+        update["last_good_run"] = run_record
     try:
-        refresh_status(config, {part: {"last_run": run_record}})
+        refresh_status(config, {part: update})
     except Exception as status_error:
         print(f"warning: could not write the status file: {status_error}", file=sys.stderr)
+
+
+# --- the backup host (remote repository) over SSH --------------------------------------------------
+
+
+def remote(config: dict[str, Any]) -> dict[str, Any] | None:
+    return config.get("remote") or None
+
+
+def ssh_command(config: dict[str, Any], *, as_postgres: bool) -> list[str]:
+    """ssh to the backup host with its pinned host key; postgres's or root's copy of the key pair."""
+    far = config["remote"]
+    key, known = (
+        (far["postgres_key"], far["postgres_known_hosts"])
+        if as_postgres
+        else (far["key"], far["known_hosts"])
+    )
+    return [
+        "ssh",
+        "-i",
+        key,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        f"UserKnownHostsFile={known}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"ConnectTimeout={far.get('connect_timeout', 15)}",
+        "-p",
+        str(far["port"]),
+        f"{far['user']}@{far['host']}",
+    ]
+
+
+def ssh_run(
+    config: dict[str, Any], remote_command: str, *, stdin_path: Path | None = None, timeout: float = 600
+) -> str:
+    """Run a shell command on the backup host as its backup user (root's key); raise on failure."""
+    command = [*ssh_command(config, as_postgres=False), remote_command]
+    try:
+        with open(stdin_path, "rb") if stdin_path else open(os.devnull, "rb") as stdin:
+            done = subprocess.run(command, stdin=stdin, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise BackupError(f"ssh to the backup host timed out after {timeout:.0f}s") from error
+    if done.returncode != 0:
+        tail = " | ".join(done.stderr.decode(errors="replace").strip().splitlines()[-3:])
+        raise BackupError(f"backup host {config['remote']['host']}: ssh exited {done.returncode}: {tail}")
+    return done.stdout.decode(errors="replace")
+
+
+def remote_snapshots(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Redis snapshots kept on the backup host (names carry their UTC time)."""
+    directory = config["remote"]["redis_dir"]
+    listing = ssh_run(config, f"ls -1 {directory}", timeout=60)
+    snapshots = []
+    for name in sorted(listing.split()):
+        if not (name.startswith(SNAPSHOT_PREFIX) and name.endswith(SNAPSHOT_SUFFIX)):
+            continue
+        stamp = name[len(SNAPSHOT_PREFIX) : -len(SNAPSHOT_SUFFIX)]
+        try:
+            taken = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue
+        where = f"{directory}/{name}"
+        file = f"{config['remote']['name']}:{where}"
+        snapshots.append({"file": file, "remote_file": where, "taken_at": iso(taken), "name": name})
+    return snapshots
+
+
+def copy_snapshot_to_backup_host(config: dict[str, Any], snapshot: Path) -> dict[str, Any]:
+    """Copy a snapshot to the backup host (temporary name, then rename), expire old copies there."""
+    directory = config["remote"]["redis_dir"]
+    name = snapshot.name
+    ssh_run(
+        config,
+        f"set -e; umask 077; cd {directory}; cat > .partial-{name}; mv .partial-{name} {name}",
+        stdin_path=snapshot,
+    )
+    cutoff = now() - dt.timedelta(days=float(config["redis"]["retention_days"]))
+    far = remote_snapshots(config)
+    if not any(item["name"] == name for item in far):
+        raise BackupError(f"the copy of {name} is not on the backup host after it was written")
+    old = [item["remote_file"] for item in far[:-1] if dt.datetime.fromisoformat(item["taken_at"]) < cutoff]
+    if old:
+        ssh_run(config, "rm -f -- " + " ".join(old), timeout=60)
+    return {"remote_copy": f"{config['remote']['name']}:{directory}/{name}", "remote_expired": old}
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -373,12 +560,21 @@ def record_run(
 
 def cmd_pg_backup(config: dict[str, Any], backup_type: str) -> dict[str, Any]:
     stanza = config["postgresql"]["stanza"]
-    run(["pgbackrest", f"--stanza={stanza}", f"--type={backup_type}", "backup"], user="postgres")
+    backup = ["pgbackrest", f"--stanza={stanza}", f"--type={backup_type}", "backup"]
+    if remote(config):
+        # pgBackRest runs a backup where the repository is: on the backup host, which reads this
+        # cluster back over SSH (pg1-host). A lost backup host fails here, loudly.
+        run([*ssh_command(config, as_postgres=True), *backup], user="postgres")
+    else:
+        run(backup, user="postgres")
     last = pg_backups(config)[-1]
     return {"postgresql": last}
 
 
 def cmd_check(config: dict[str, Any]) -> dict[str, Any]:
+    """pgbackrest check: forces a WAL switch and waits until that WAL is in the repository.
+
+    Its duration is the time from a switch to the archived WAL (the status file's archive duration)."""
     started = now()
     try:
         run(
@@ -387,20 +583,22 @@ def cmd_check(config: dict[str, Any]) -> dict[str, Any]:
             timeout=300,
         )
     except BackupError as error:
-        refresh_status(
-            config,
-            {
-                "postgresql": {
-                    "archive": {"check_ok": False, "check_error": str(error), "checked_at": iso(started)}
-                }
-            },
-        )
+        archive = {
+            "check_ok": False,
+            "check_error": str(error),
+            "checked_at": iso(started),
+            "duration_seconds": round((now() - started).total_seconds(), 1),
+        }
+        refresh_status(config, {"postgresql": {"archive": archive}})
         raise
-    refresh_status(
-        config,
-        {"postgresql": {"archive": {"check_ok": True, "check_error": None, "checked_at": iso(started)}}},
-    )
-    return {"check": "ok"}
+    archive = {
+        "check_ok": True,
+        "check_error": None,
+        "checked_at": iso(started),
+        "duration_seconds": round((now() - started).total_seconds(), 1),
+    }
+    refresh_status(config, {"postgresql": {"archive": archive}})
+    return {"check": "ok", "duration_seconds": archive["duration_seconds"]}
 
 
 def cmd_redis_snapshot(config: dict[str, Any]) -> dict[str, Any]:
@@ -449,15 +647,22 @@ def cmd_redis_snapshot(config: dict[str, Any]) -> dict[str, Any]:
     os.chmod(writer.name, 0o600)
     os.replace(writer.name, target)
     removed = expire_redis_snapshots(config)
-    return {
-        "redis": {
-            "file": str(target),
-            "taken_at": iso(taken),
-            "size_bytes": target.stat().st_size,
-            "sha256": digest.hexdigest(),
-            "expired": removed,
-        }
+    result = {
+        "file": str(target),
+        "taken_at": iso(taken),
+        "size_bytes": target.stat().st_size,
+        "sha256": digest.hexdigest(),
+        "expired": removed,
+        "remote_copy": None,
     }
+    if remote(config):
+        try:
+            result |= copy_snapshot_to_backup_host(config, target)
+        except BackupError as error:
+            raise BackupError(
+                f"snapshot {target} kept on this host, but not copied to the backup host: {error}"
+            ) from error
+    return {"redis": result}
 
 
 def expire_redis_snapshots(config: dict[str, Any]) -> list[str]:
@@ -474,6 +679,15 @@ def expire_redis_snapshots(config: dict[str, Any]) -> list[str]:
 
 def cmd_redis_restore(config: dict[str, Any], target_time: str | None, dry_run: bool) -> dict[str, Any]:
     snapshots = redis_snapshots(config)
+    if remote(config):
+        # After a lost disk only the backup host has them: those not here can be fetched.
+        here = {dt.datetime.fromisoformat(snap["taken_at"]) for snap in snapshots}
+        far = [
+            snap
+            for snap in remote_snapshots(config)
+            if dt.datetime.fromisoformat(snap["taken_at"]) not in here
+        ]
+        snapshots = sorted(snapshots + far, key=lambda snap: snap["taken_at"])
     if target_time:
         limit = parse_time(target_time)
         snapshots = [snap for snap in snapshots if dt.datetime.fromisoformat(snap["taken_at"]) <= limit]
@@ -491,6 +705,22 @@ def cmd_redis_restore(config: dict[str, Any], target_time: str | None, dry_run: 
     plan = {"snapshot": chosen, "appendonly": settings["appendonly"]}
     if dry_run:
         return {"redis_restore": plan, "dry_run": True}
+    if "remote_file" in chosen:
+        target_dir = Path(config["redis"]["snapshot_dir"])
+        target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fetched = target_dir / chosen["name"]
+        with tempfile.NamedTemporaryFile("wb", dir=target_dir, prefix=".fetch-", delete=False) as writer:
+            command = [*ssh_command(config, as_postgres=False), f"cat {chosen['remote_file']}"]
+            done = subprocess.run(command, stdout=writer, stderr=subprocess.PIPE, timeout=600, check=False)
+        if done.returncode != 0:
+            os.unlink(writer.name)
+            raise BackupError(
+                f"cannot fetch {chosen['remote_file']} from the backup host: {done.stderr.decode()[-300:]}"
+            )
+        os.chmod(writer.name, 0o600)
+        os.replace(writer.name, fetched)
+        chosen = {"file": str(fetched), "taken_at": chosen["taken_at"], "fetched_from": chosen["remote_file"]}
+        plan["snapshot"] = chosen
     directory = Path(settings["dir"])
     redis_user = pwd.getpwnam("redis")
     run(["systemctl", "stop", config["redis"]["unit"]], timeout=120)

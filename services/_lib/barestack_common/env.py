@@ -67,3 +67,21 @@ def positive_number(environ: Mapping[str, str], name: str, default: float) -> fl
 def positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     """A whole number greater than 0 (a count, say), or ``default`` when the variable is unset."""
     return _positive(environ, name, default, int, "a whole number")
+
+
+def seconds(
+    environ: Mapping[str, str], name: str, default: float, low: float, high: float, *, low_open: bool = False
+) -> float:
+    """Seconds from ``low`` (excluded when ``low_open``) to ``high``, or ``default`` when unset."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be a number of seconds, got {raw!r}") from None
+    if not (low < value if low_open else low <= value) or value > high:
+        raise ConfigError(
+            f"environment variable {name} must be between {low:g} and {high:g} seconds, got {raw!r}"
+        )
+    return value

@@ -10,18 +10,23 @@ A token created with ``--act-for-users`` (the frontend's) may name the person it
 ``X-Barestack-User``; runs then record that person as ``requested_by`` and the token as
 ``requested_via``. Any other token sending that header is refused (403).
 
-Each request with a token costs one query on the pooled connection, through the unique index on
-``token_hash``; nothing is cached, so a revoked token is refused from the very next request.
+A token is checked with one query on the pooled connection, through the unique index on
+``token_hash``. A process then trusts a token it found live for ``BARESTACK_TOKEN_CACHE_SECONDS``
+(1 s by default; 0 checks every request): a client making many calls costs one query per second
+per process instead of one per call, and a revoked token is refused within that time. Unknown and
+revoked tokens are never kept, so a new token works at once and guessing fills no memory.
 """
 
 import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
 import psycopg2
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from psycopg2.extras import RealDictCursor
 
 from barestack_backend import run_request
@@ -106,6 +111,45 @@ def find_token(cur: RealDictCursor, token: str) -> Token | None:
     return Token(name=row["name"], act_for_users=row["act_for_users"])
 
 
+class TokenCache:
+    """Tokens found live, by hash, each trusted for ``ttl_s`` after its check (per process)."""
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._found: dict[str, tuple[Token, float]] = {}
+        self.lookups = 0  # queries made: what the cache exists to keep low
+
+    def get(self, digest: str) -> Token | None:
+        with self._lock:
+            kept = self._found.get(digest)
+        if kept is None or time.monotonic() - kept[1] >= self.ttl_s:
+            return None
+        return kept[0]
+
+    def put(self, digest: str, token: Token) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._found) >= self.MAX_ENTRIES:
+                self._found.clear()
+            self._found[digest] = (token, time.monotonic())
+
+
+TOKEN_CACHE_KEY = "barestack_backend.tokens"
+
+
+def token_cache() -> TokenCache:
+    # setdefault is atomic: concurrent first calls all end up with the one stored instance.
+    cache = current_app.extensions.get(TOKEN_CACHE_KEY)
+    if cache is None:
+        ttl_s = current().settings.token_cache_s
+        cache = current_app.extensions.setdefault(TOKEN_CACHE_KEY, TokenCache(ttl_s))
+    return cache
+
+
 def _bearer_token() -> str | None:
     header = request.headers.get("Authorization")
     if header is None:
@@ -124,13 +168,19 @@ def authenticate() -> Identity | None:
     token = _bearer_token()
     if token is None:
         return None
-    services = current()
-    try:
-        # One statement (atomic alone): autocommit spares the BEGIN/COMMIT round trips per call.
-        with services.database.cursor(autocommit=True) as cur:
-            found = find_token(cur, token)
-    except psycopg2.Error as error:
-        raise LookupFailed(error.__class__.__name__) from error
+    cache = token_cache()
+    digest = hash_token(token)
+    found = cache.get(digest)
+    if found is None:
+        try:
+            # One statement (atomic alone): autocommit spares the BEGIN/COMMIT round trips per call.
+            with current().database.cursor(autocommit=True) as cur:
+                found = find_token(cur, token)
+                cache.lookups += 1
+        except psycopg2.Error as error:
+            raise LookupFailed(error.__class__.__name__) from error
+        if found is not None:
+            cache.put(digest, found)
     if found is None:
         raise unauthenticated("the bearer token is unknown or revoked", "invalid_token")
     user = request.headers.get(USER_HEADER)

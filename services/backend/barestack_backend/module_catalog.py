@@ -1,7 +1,9 @@
 """The modules that can be run, read from the venv manager's ``venv_mapping.json``.
 
 The file is re-read only when it changes (mtime/size), so a deployment that rebuilds venvs
-is picked up without a restart and a request never parses a 400-module file needlessly.
+is picked up without a restart and a request never parses a 400-module file needlessly. Each
+reading is one immutable ``Catalog``: whatever a caller derives from it (the API's encoded
+listing) stays valid for as long as ``ModuleCatalog.current()`` returns that same object.
 """
 
 import json
@@ -65,14 +67,26 @@ def _parse(path: Path, document: Any) -> dict[str, ModuleEntry]:
     return dict(sorted(modules.items()))
 
 
+@dataclass(frozen=True, eq=False)
+class Catalog:
+    """One reading of the mapping: entries sorted by key. Compared by identity, never by value."""
+
+    by_key: dict[str, ModuleEntry]
+
+    @property
+    def entries(self) -> list[ModuleEntry]:
+        return list(self.by_key.values())
+
+
 class ModuleCatalog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
-        self._modules: dict[str, ModuleEntry] = {}
+        self._catalog = Catalog({})
 
-    def _load(self) -> dict[str, ModuleEntry]:
+    def current(self) -> Catalog:
+        """The mapping as it is now on disk (re-read only when it changed)."""
         try:
             stat = self.path.stat()
         except FileNotFoundError:
@@ -88,12 +102,12 @@ class ModuleCatalog:
                     raise CatalogUnavailable(
                         f"module mapping {self.path} is not valid JSON: {error}"
                     ) from None
-                self._modules = _parse(self.path, document)
+                self._catalog = Catalog(_parse(self.path, document))
                 self._stamp = stamp
-            return self._modules
+            return self._catalog
 
     def modules(self) -> list[ModuleEntry]:
-        return list(self._load().values())
+        return self.current().entries
 
     def get(self, service: str, module: str) -> ModuleEntry | None:
-        return self._load().get(f"{service}/{module}")
+        return self.current().by_key.get(f"{service}/{module}")

@@ -85,14 +85,30 @@ def latest(
     return [Run.from_row(row) for row in cur.fetchall()]
 
 
+# The newest run of every module that has runs, walking the (service, module, created_at DESC)
+# index: the first entry past the previous module is the next module's newest run, so each step
+# is one index descent. The cost grows with the modules that have runs, not with the history, and
+# the statement carries no list of names (a 400-module catalogue made it a 400-element literal).
+_LATEST_PER_MODULE = (
+    "WITH RECURSIVE latest AS ("
+    f"(SELECT {SUMMARY_COLUMNS} FROM barestack.runs ORDER BY service, module, created_at DESC LIMIT 1) "
+    "UNION ALL "
+    f"SELECT n.* FROM latest AS l CROSS JOIN LATERAL (SELECT {SUMMARY_COLUMNS} FROM barestack.runs AS r "
+    "WHERE (r.service, r.module) > (l.service, l.module) "
+    "ORDER BY r.service, r.module, r.created_at DESC LIMIT 1) AS n) "
+    "SELECT * FROM latest"
+)
+
+
 def last_run_per_module(cur: RealDictCursor, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Run]:
-    """The newest run of each (service, module): one index probe per module, however long the history."""
+    """The newest run of each (service, module) in ``keys`` (modules never run are left out)."""
     if not keys:
         return {}
-    cur.execute(
-        f"SELECT r.* FROM unnest(%s::text[], %s::text[]) AS m(service, module) "
-        f"CROSS JOIN LATERAL (SELECT {SUMMARY_COLUMNS} FROM barestack.runs "
-        "WHERE service = m.service AND module = m.module ORDER BY created_at DESC LIMIT 1) AS r",
-        ([service for service, _ in keys], [module for _, module in keys]),
-    )
-    return {(row["service"], row["module"]): Run.from_row(row) for row in cur.fetchall()}
+    wanted = set(keys)
+    cur.execute(_LATEST_PER_MODULE)
+    found = {}
+    for row in cur.fetchall():
+        key = (row["service"], row["module"])
+        if key in wanted:
+            found[key] = Run.from_row(row)
+    return found

@@ -16,6 +16,8 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_RUN_QUOTA = 10
 DEFAULT_MAX_ARGS_BYTES = 16384
 DEFAULT_MAX_BODY_BYTES = 65536
+DEFAULT_TOKEN_CACHE_S = 1.0
+MAX_TOKEN_CACHE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class Settings:
     max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES
     # Any request body (Flask's MAX_CONTENT_LENGTH): larger ones get 413 before they are read.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Seconds a process trusts a token it checked (0: check every request): a revoked token is
+    # refused within this long. It spares the token's PostgreSQL round trip on most requests.
+    token_cache_s: float = DEFAULT_TOKEN_CACHE_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -51,4 +56,7 @@ class Settings:
             run_quota=env.positive_int(environ, "BARESTACK_RUN_QUOTA", DEFAULT_RUN_QUOTA),
             max_args_bytes=env.positive_int(environ, "BARESTACK_MAX_ARGS_BYTES", DEFAULT_MAX_ARGS_BYTES),
             max_body_bytes=env.positive_int(environ, "BARESTACK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            token_cache_s=env.seconds(
+                environ, "BARESTACK_TOKEN_CACHE_SECONDS", DEFAULT_TOKEN_CACHE_S, 0, MAX_TOKEN_CACHE_S
+            ),
         )

@@ -2,7 +2,7 @@
 
     create NAME [--act-for-users]   make a token; it is printed once, only its hash is stored
     list                            name, flags, created, revoked, last used (never a hash)
-    revoke NAME                     refused from the next request on (the name stays taken)
+    revoke NAME                     refused within BARESTACK_TOKEN_CACHE_SECONDS (the name stays taken)
     import [--check]                make the tokens named in a JSON list on stdin match it
 
 ``import`` reads ``[{"name": "frontend", "token": "...", "act_for_users": true}, ...]`` and, for

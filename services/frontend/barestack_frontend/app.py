@@ -21,7 +21,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Served at / by nginx; ProxyFix keeps url_for() right if it is ever mounted under a prefix.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
     app.extensions[EXTENSION_KEY] = BackendClient(
-        settings.backend_api_url, settings.backend_timeout_s, settings.frontend_token
+        settings.backend_api_url,
+        settings.backend_timeout_s,
+        settings.frontend_token,
+        settings.catalogue_ttl_s,
     )
     auth.install(app, settings.auth)
     formatting.install(app)

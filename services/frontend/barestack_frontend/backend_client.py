@@ -1,5 +1,7 @@
 """The backend API as the frontend uses it; every call goes through BACKEND_API_URL."""
 
+import threading
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -48,13 +50,24 @@ class BackendClient:
 
     ``timeout_s`` bounds a whole call, connecting and reading included, so a slow backend holds
     a page for at most that long before the page shows that the backend does not answer.
+
+    The catalogue as shown to people who are not logged in (no user: the same for all of them)
+    is kept ``catalogue_ttl_s`` seconds per process: a busy front page asks the backend once per
+    interval, not once per view. One caller fetches it while the others wait for that answer. A
+    failed call is not kept, and a logged-in person's listing (their runs) is always fresh.
     """
 
-    def __init__(self, base_url: str, timeout_s: float, token: str | None = None) -> None:
+    def __init__(
+        self, base_url: str, timeout_s: float, token: str | None = None, catalogue_ttl_s: float = 0.0
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self._token = token
         self.http = http_client.KeepAliveClient()
+        self.catalogue_ttl_s = catalogue_ttl_s
+        self._catalogue_lock = threading.Lock()
+        self._catalogue: dict[str, Any] | None = None
+        self._catalogue_at = 0.0
 
     def _send(
         self, method: str, path: str, payload: Any = None, user: str | None = None
@@ -97,7 +110,16 @@ class BackendClient:
         return f"/modules/{quote(service, safe='')}/{quote(module, safe='')}"
 
     def modules(self, user: str | None = None) -> dict[str, Any]:
-        return self._call("GET", "/modules", user=user)
+        """The catalogue; without ``user``, possibly shared with other callers: never modify it."""
+        if user is not None or self.catalogue_ttl_s <= 0:
+            return self._call("GET", "/modules", user=user)
+        with self._catalogue_lock:
+            fresh = time.monotonic() - self._catalogue_at < self.catalogue_ttl_s
+            if self._catalogue is None or not fresh:
+                self._catalogue = None  # a failure below leaves nothing stale behind
+                self._catalogue = self._call("GET", "/modules")
+                self._catalogue_at = time.monotonic()
+            return self._catalogue
 
     def module(self, service: str, module: str, user: str | None = None) -> dict[str, Any]:
         return self._call("GET", self._module_path(service, module), user=user)

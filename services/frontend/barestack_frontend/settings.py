@@ -5,11 +5,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from barestack_common import env
 from barestack_common.auth import AuthSettings
 from barestack_common.env import ConfigError
 from barestack_common.http_client import SUPPORTED_SCHEMES
 
 DEFAULT_BACKEND_TIMEOUT_S = 3.0
+# How long the catalogue shown to visitors who are not logged in is reused before it is asked again.
+DEFAULT_CATALOGUE_TTL_S = 2.0
 
 
 def _backend_api_url(environ: Mapping[str, str]) -> str:
@@ -26,23 +29,6 @@ def _backend_api_url(environ: Mapping[str, str]) -> str:
             f"{', '.join(s + '://' for s in SUPPORTED_SCHEMES)}"
         )
     return value.rstrip("/")
-
-
-def _timeout(environ: Mapping[str, str]) -> float:
-    raw = environ.get("BACKEND_TIMEOUT", "").strip()
-    if not raw:
-        return DEFAULT_BACKEND_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(
-            f"environment variable BACKEND_TIMEOUT must be a number of seconds, got {raw!r}"
-        ) from None
-    if not 0 < value <= 60:
-        raise ConfigError(
-            f"environment variable BACKEND_TIMEOUT must be between 0 and 60 seconds, got {raw!r}"
-        )
-    return value
 
 
 def _frontend_token(environ: Mapping[str, str]) -> str | None:
@@ -64,13 +50,18 @@ class Settings:
     # Sent as "Authorization: Bearer ..." on every backend call (the backend's token named "frontend").
     frontend_token: str | None = field(default=None, repr=False)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    # Seconds the anonymous catalogue (and its page) is reused; 0 asks the backend on every view.
+    catalogue_ttl_s: float = DEFAULT_CATALOGUE_TTL_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         environ = os.environ if environ is None else environ
         return cls(
             backend_api_url=_backend_api_url(environ),
-            backend_timeout_s=_timeout(environ),
+            backend_timeout_s=env.seconds(
+                environ, "BACKEND_TIMEOUT", DEFAULT_BACKEND_TIMEOUT_S, 0, 60, low_open=True
+            ),
             frontend_token=_frontend_token(environ),
             auth=AuthSettings.from_env(environ),
+            catalogue_ttl_s=env.seconds(environ, "BARESTACK_CATALOGUE_TTL", DEFAULT_CATALOGUE_TTL_S, 0, 60),
         )

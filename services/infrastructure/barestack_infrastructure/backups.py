@@ -1,29 +1,31 @@
-"""The backups' state, read from the status file the backup role writes (format 1) on the database host.
+"""The backups' state, read from the status file the backup role writes (format 2) on the database host.
 
 Read by the background collector only (never per page view). A missing, unreadable or malformed file is
-a state to show, never an exception. Format 1 keeps the newest good backup and the last backup run, not
-one of each type: the last full is that backup when it is a full, else the full a differential builds on
-(its time read from the differential's pgBackRest label, ``YYYYMMDD-HHMMSSF_...D``, host time, UTC on
-barestack hosts); a run's result is known for the type of the last run only.
+a state to show, never an exception. Format 2 keeps, per backup type (full, diff, incr when used), the
+newest good backup and the last run, plus the last WAL archive, the last archive check, the last drill
+and the newest Redis snapshot: each with its time, result, duration and size. The warning thresholds
+are the role's variables (backup_warn_*), written into the file; the defaults below apply when absent.
 """
 
 import json
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_STATUS_FILE = "/var/lib/barestack/backup-status.json"
-STATUS_FORMAT = 1
+STATUS_FORMAT = 2
 MAX_BYTES = 1_000_000  # the real file is a few kB; anything this big is not it
-FULL_MAX_AGE = timedelta(days=8)  # a full runs weekly
-DIFF_MAX_AGE = timedelta(days=2)  # a differential (or a full) runs daily
-SNAPSHOT_MAX_AGE = timedelta(days=2)  # a Redis snapshot runs daily
-KINDS = ("full", "diff", "check", "drill", "redis")
+# The role's defaults (roles/backup/defaults/main.yml, backup_warn_*), used when the file has none.
+DEFAULT_THRESHOLDS = {"full_hours": 194.0, "diff_hours": 26.0, "redis_hours": 26.0, "archive_minutes": 120.0}
+KINDS = ("full", "diff", "incr", "wal", "check", "drill", "redis")
 TITLES = {
     "full": "PostgreSQL: last full backup",
     "diff": "PostgreSQL: last differential backup",
+    "incr": "PostgreSQL: last incremental backup",
+    "wal": "PostgreSQL: last WAL archive",
     "check": "PostgreSQL: last archive check",
     "drill": "PostgreSQL: last restore drill",
     "redis": "Redis: last snapshot",
@@ -31,9 +33,14 @@ TITLES = {
 # The backup job's warnings that the rules here already cover (roles/backup/files/barestack_backup.py).
 COVERED_WARNINGS = (
     "postgresql: no backup yet",
-    "postgresql: last good backup is",
-    "postgresql: last backup run failed",
+    "postgresql: last good full backup is",
+    "postgresql: last good backup of any type is",
+    "postgresql: last full backup run failed",
+    "postgresql: last diff backup run failed",
+    "postgresql: last incr backup run failed",
     "postgresql: last archive check failed",
+    "postgresql: no WAL archived yet",
+    "postgresql: last WAL archived",
     "redis: no snapshot yet",
     "redis: last snapshot is",
     "redis: last snapshot run failed",
@@ -50,6 +57,9 @@ class BackupEntry:
     run_at: datetime | None = None
     error: str | None = None
     detail: str = ""  # e.g. the backup label, or why the time is unknown
+    duration_s: float | None = None  # how long the newest good one (or the last run) took
+    size_bytes: int | None = None  # its size in the repository (a WAL: the segment size)
+    max_age_s: float | None = None  # older than this (the role's threshold) is a warning
 
     @property
     def title(self) -> str:
@@ -60,6 +70,10 @@ class BackupEntry:
             return None
         return max(0.0, ((now or datetime.now(UTC)) - self.last_success_at).total_seconds())
 
+    def too_old(self, now: datetime | None = None) -> bool:
+        age = self.age_s(now)
+        return self.max_age_s is not None and age is not None and age > self.max_age_s
+
     def to_json(self) -> dict[str, Any]:
         return {
             "last_success_at": _iso(self.last_success_at),
@@ -68,6 +82,9 @@ class BackupEntry:
             "last_run_at": _iso(self.run_at),
             "error": self.error,
             "detail": self.detail,
+            "duration_s": self.duration_s,
+            "size_bytes": self.size_bytes,
+            "max_age_s": self.max_age_s,
         }
 
 
@@ -111,9 +128,33 @@ def _time(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _label_time(label: str) -> datetime:
-    """The full backup's start from a pgBackRest label: ``20261127-071051F`` or ``..F_20261128-013000D``."""
-    return datetime.strptime(label.split("_", 1)[0], "%Y%m%d-%H%M%SF").replace(tzinfo=UTC)
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"not a number: {value!r}")
+    return value
+
+
+def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{key!r} is not an object")
+    return value
+
+
+def _thresholds(data: dict[str, Any]) -> dict[str, float]:
+    given = _object(data, "thresholds")
+    limits = dict(DEFAULT_THRESHOLDS)
+    for key in limits:
+        value = _number(given.get(key))
+        if value is not None:
+            if value <= 0:
+                raise ValueError(f"threshold {key} must be positive")
+            limits[key] = float(value)
+    return limits
 
 
 def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -150,32 +191,50 @@ def _run(section: dict[str, Any]) -> dict[str, Any]:
     return run
 
 
+def _backup_entry(kind: str, entry: dict[str, Any], max_age_s: float | None) -> BackupEntry:
+    good, run = _object(entry, "last_good"), _object(entry, "last_run")
+    ok = run.get("ok") if isinstance(run.get("ok"), bool) else None
+    detail = str(good.get("label") or "")
+    if not good:
+        detail = "none since the last full backup" if kind == "diff" else f"no {kind} backup yet"
+    return BackupEntry(
+        kind,
+        _time(good.get("finished_at")),
+        ok,
+        _time(run.get("finished_at")),
+        run.get("error") if ok is False else None,
+        detail,
+        _number(good.get("duration_seconds") if good else run.get("duration_seconds")),
+        _number(good.get("size_bytes")),
+        max_age_s,
+    )
+
+
 def _entries(data: dict[str, Any]) -> dict[str, BackupEntry]:
+    limits = _thresholds(data)
     entries: dict[str, BackupEntry] = {}
     pg = _section(data, "postgresql")
     if pg:
-        good = pg.get("last_good_backup") or {}
-        if not isinstance(good, dict):
-            raise ValueError("'last_good_backup' is not an object")
-        run = _run(pg)
-        run_at = _time(run.get("finished_at"))
-        label = str(good.get("label") or "")
-        for kind in ("full", "diff"):
-            ran = run.get("kind") == kind
-            run_ok = bool(run["ok"]) if ran and "ok" in run else None
-            error = run.get("error") if ran else None
-            at, detail = None, ""
-            if good.get("type") == kind:
-                at, detail = _time(good.get("finished_at")), label
-            elif kind == "full" and good.get("type") in ("diff", "incr") and label:
-                full_label = label.split("_", 1)[0]
-                at, detail = _label_time(label), f"{full_label} (its start, from the label of {label})"
-            elif kind == "diff" and good.get("type") == "full":
-                detail = "none since the last full backup"
-            elif not good:
-                detail = "no backup yet"
-            entries[kind] = BackupEntry(kind, at, run_ok, run_at if ran else None, error, detail)
+        types = _object(pg, "types")
+        for kind in ("full", "diff", "incr"):
+            if kind in types or kind != "incr":
+                limit = limits["full_hours"] if kind == "full" else None  # diff: see _problems
+                entries[kind] = _backup_entry(kind, _object(types, kind), limit and limit * 3600)
         archive = _section(pg, "archive")
+        archive_ok = archive.get("ok") if isinstance(archive.get("ok"), bool) else None
+        failed = archive_ok is False
+        why = archive.get("check_error") or f"archiving failed at {archive.get('last_failed_at')}"
+        entries["wal"] = BackupEntry(
+            "wal",
+            _time(archive.get("last_archived_at")),
+            archive_ok,
+            _time(archive.get("last_failed_at") if failed else archive.get("checked_at")),
+            why if failed else None,
+            str(archive.get("last_archived_wal") or "no WAL archived yet"),
+            _number(archive.get("duration_seconds")),
+            _number(archive.get("size_bytes")),
+            limits["archive_minutes"] * 60,
+        )
         check_ok = archive.get("check_ok")
         checked_at = _time(archive.get("checked_at"))
         entries["check"] = BackupEntry(
@@ -185,6 +244,7 @@ def _entries(data: dict[str, Any]) -> dict[str, BackupEntry]:
             checked_at,
             archive.get("check_error"),
             "" if checked_at else "no check yet",
+            _number(archive.get("duration_seconds")),
         )
         drill = _run(_section(data, "drill"))
         drill_at = _time(drill.get("finished_at"))
@@ -196,43 +256,75 @@ def _entries(data: dict[str, Any]) -> dict[str, BackupEntry]:
             drill_at,
             drill.get("error"),
             "" if drill else "no drill yet (the scheduled drill is off by default)",
+            _number(drill.get("duration_seconds")),
         )
     redis = _section(data, "redis")
     if redis:
-        snapshot = redis.get("last_good_snapshot") or {}
-        if not isinstance(snapshot, dict):
-            raise ValueError("'last_good_snapshot' is not an object")
+        snapshot = _object(redis, "last_good_snapshot")
         run = _run(redis)
+        remote = snapshot.get("remote_copy")
+        detail = str(snapshot.get("file") or "no snapshot yet") + (f", copied to {remote}" if remote else "")
         entries["redis"] = BackupEntry(
             "redis",
             _time(snapshot.get("taken_at")),
             run["ok"] if isinstance(run.get("ok"), bool) else None,
             _time(run.get("finished_at")),
             run.get("error"),
-            str(snapshot.get("file") or "no snapshot yet"),
+            detail,
+            _number(snapshot.get("duration_seconds")),
+            _number(snapshot.get("size_bytes")),
+            limits["redis_hours"] * 3600,
         )
     return entries
 
 
+def _hours(seconds: float) -> str:
+    return f"{seconds / 86400:.0f} days" if seconds >= 172800 else f"{seconds / 3600:.0f} h"
+
+
+def _age_problem(
+    problems: list[str],
+    entry: BackupEntry | None,
+    now: datetime,
+    missing: str,
+    last: str,
+    age_text: Callable[[float], str],
+) -> None:
+    """The one rule for a kept entry: never succeeded, or its last success is past its threshold."""
+    if entry is None:
+        return
+    if entry.last_success_at is None:
+        problems.append(missing)
+    elif entry.too_old(now):
+        problems.append(f"{last} is {age_text(entry.age_s(now) or 0)} old")
+
+
 def _problems(data: dict[str, Any], entries: dict[str, BackupEntry], now: datetime) -> list[str]:
     problems: list[str] = []
-    full, diff, redis = entries.get("full"), entries.get("diff"), entries.get("redis")
+    limits = _thresholds(data)
+    full, diff = entries.get("full"), entries.get("diff")
     if full is not None and diff is not None:
-        newest = max((e.last_success_at for e in (full, diff) if e.last_success_at), default=None)
-        if full.last_success_at is None:
-            problems.append("PostgreSQL: no full backup yet")
-        elif now - full.last_success_at > FULL_MAX_AGE:
-            days = (now - full.last_success_at).days
-            problems.append(f"PostgreSQL: the last full backup is {days} days old")
-        if newest is not None and now - newest > DIFF_MAX_AGE:
-            problems.append(f"PostgreSQL: no differential or full backup for {(now - newest).days} days")
-    if redis is not None:
-        if redis.last_success_at is None:
-            problems.append("Redis: no snapshot yet")
-        elif now - redis.last_success_at > SNAPSHOT_MAX_AGE:
-            problems.append(f"Redis: the last snapshot is {(now - redis.last_success_at).days} days old")
+        _age_problem(
+            problems, full, now, "PostgreSQL: no full backup yet", "PostgreSQL: the last full backup", _hours
+        )
+        # The daily backup: a differential, or the full on its day (or an incremental).
+        daily = [e for e in (full, diff, entries.get("incr")) if e is not None and e.last_success_at]
+        newest = min((e.age_s(now) or 0 for e in daily), default=None)
+        if newest is not None and newest > limits["diff_hours"] * 3600:
+            problems.append(f"PostgreSQL: no differential or full backup for {_hours(newest)}")
+    _age_problem(
+        problems,
+        entries.get("wal"),
+        now,
+        "PostgreSQL: no WAL archived yet",
+        "PostgreSQL: the last WAL archive",
+        lambda seconds: f"{seconds / 60:.0f} min",
+    )
+    _age_problem(
+        problems, entries.get("redis"), now, "Redis: no snapshot yet", "Redis: the last snapshot", _hours
+    )
     for entry in entries.values():
-        if entry.run_ok is False:
+        if entry.run_ok is False and entry.kind != "wal":  # the check entry says why archiving fails
             problems.append(f"{entry.title}: failed: {entry.error or 'no message'}")
     # What else the backup job warns about (the repository, WAL archiving), as it wrote it; its own
     # age and failed-run warnings are left out: the rules above say the same, with these thresholds.

@@ -87,6 +87,16 @@ def _backup_lines(snapshot: Snapshot) -> Iterator[str]:
         )
         for entry in ran:
             yield f'barestack_backup_last_run_ok{{kind="{entry.kind}"}} {int(bool(entry.run_ok))}'
+    for name, attribute, help_text in (
+        ("barestack_backup_duration_seconds", "duration_s", "How long the newest good one of a kind took."),
+        ("barestack_backup_size_bytes", "size_bytes", "Repository size of the newest good one of a kind."),
+        ("barestack_backup_max_age_seconds", "max_age_s", "Age that makes a kind a warning."),
+    ):
+        known = [entry for entry in entries if getattr(entry, attribute) is not None]
+        if known:
+            yield from _family(name, "gauge", help_text)
+            for entry in known:
+                yield f'{name}{{kind="{entry.kind}"}} {getattr(entry, attribute):.0f}'
 
 
 def render(snapshot: Snapshot) -> str:

@@ -2,6 +2,9 @@
 
 Every command prints one JSON report on stdout, which the Ansible module returns as is.
 Exit codes: 0 success, 1 something failed (the report says what), 2 bad input (nothing changed).
+
+The wheelhouse module is imported only for its command: it needs ``packaging``, which the
+controller's Python has (ansible-core depends on it) and the host's stdlib-only python3 has not.
 """
 
 import argparse
@@ -12,14 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .build import BuildOptions, run_build
-from .discovery import is_valid_key
-from .errors import VenvManagerError
-from .extract_uv import extract_uv
+from .build import BuildOptions, extract_uv, find_uv, run_build
+from .discovery import VenvManagerError, is_valid_key
 from .report import error_report
-from .targets import Target
-from .uv import find_uv
-from .wheelhouse import WheelhouseOptions, build_wheelhouse
 
 COMMANDS = ("build", "wheelhouse", "extract-uv")
 EXIT_FAILED = 1
@@ -103,16 +101,24 @@ def _run(arguments: argparse.Namespace) -> tuple[dict[str, Any], int]:
         )
         return run_build(options)
     if arguments.command == "wheelhouse":
-        target = Target.parse(arguments.python_version, arguments.platform)
-        options = WheelhouseOptions(
-            services_dir=arguments.services_dir,
-            out=arguments.out,
-            target=target,
-            uv=find_uv(arguments.uv),
-            jobs=arguments.jobs,
-            cache_dir=Path(os.path.abspath(arguments.cache_dir)) if arguments.cache_dir else None,
+        try:
+            from . import wheelhouse
+        except ModuleNotFoundError as error:
+            raise VenvManagerError(
+                f"the wheelhouse command runs on the controller and needs {error.name!r} "
+                f"(the Python that runs Ansible has it); {sys.executable} has not"
+            ) from None
+        target = wheelhouse.Target.parse(arguments.python_version, arguments.platform)
+        return wheelhouse.build_wheelhouse(
+            wheelhouse.WheelhouseOptions(
+                services_dir=arguments.services_dir,
+                out=arguments.out,
+                target=target,
+                uv=find_uv(arguments.uv),
+                jobs=arguments.jobs,
+                cache_dir=Path(os.path.abspath(arguments.cache_dir)) if arguments.cache_dir else None,
+            )
         )
-        return build_wheelhouse(options)
     return extract_uv(arguments.wheelhouse, arguments.dest), 0
 
 

@@ -1,4 +1,5 @@
-"""The JSON report a build prints, and its short before/after summary for Ansible --diff."""
+"""The JSON reports: the build's (with its before/after summary for Ansible --diff) and the one
+printed when the CLI stops on bad input. The wheelhouse and extract-uv commands build their own."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -35,7 +36,7 @@ def build_report(
     diff: dict[str, str],
     dry_run: bool,
 ) -> dict[str, Any]:
-    unchanged = sorted(planned.key for planned in plan.with_action(UNCHANGED))
+    unchanged = plan.keys(UNCHANGED)
     return {
         "changed": bool(created or updated or removed or mapping_changed),
         "dry_run": dry_run,
@@ -50,10 +51,6 @@ def build_report(
         "mapping_changed": mapping_changed,
         "diff": diff,
     }
-
-
-def planned_keys(plan: Plan, action: str) -> list[str]:
-    return sorted(planned.key for planned in plan.with_action(action))
 
 
 def error_report(message: str) -> dict[str, Any]:

@@ -38,11 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .discovery import discover
-from .errors import VenvManagerError
-from .mapping import write_if_changed
-from .requirements import RequirementsError, canonical_name, read_requirements
-from .targets import Target
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion
+
+from .discovery import RequirementsError, VenvManagerError, discover, read_requirements
+from .plan import write_if_changed
 
 STAMP_FILENAME = ".barestack-wheelhouse.json"
 # 2: the stamp remembers each set's wheels (format 1 had only the list of files).
@@ -52,11 +54,50 @@ DOWNLOAD_TIMEOUT_SECONDS = 120
 DOWNLOAD_ATTEMPTS = 3
 DOWNLOAD_JOBS = 16
 _UV_VERSION_RE = re.compile(r"^uv (\d+\.\d+\.\d+)\b")
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_WHEEL_FILENAME_RE = re.compile(r"^[A-Za-z0-9._]+-[A-Za-z0-9._+!]+(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
+_PYTHON_VERSION_RE = re.compile(r"^3\.\d{1,2}(?:\.\d{1,2})?$")
+_PLATFORM_RE = re.compile(r"^(?P<arch>x86_64|aarch64)-manylinux_2_(?P<glibc_minor>\d{1,2})$")
+# The oldest glibc a manylinux wheel can claim (manylinux1 is glibc 2.5).
+_OLDEST_GLIBC_MINOR = 5
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 RequirementSets = dict[tuple[str, ...], list[str]]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The target host's Python version and platform, spelled for uv and for pip.
+
+    The controller's Python is not the host's (trixie has 3.13, bookworm 3.11), so wheels are
+    chosen for the target's version and glibc, never for the machine building the wheelhouse.
+    ``python_version`` is X.Y or X.Y.Z (prefer the host's full version: markers such as
+    ``python_full_version < '3.11.3'`` pull in extra packages on bookworm's 3.11.2).
+    """
+
+    python_version: str
+    platform: str
+
+    @classmethod
+    def parse(cls, python_version: str, platform: str) -> "Target":
+        if not _PYTHON_VERSION_RE.match(python_version):
+            raise VenvManagerError(f"bad --python-version {python_version!r}: expected 3.Y or 3.Y.Z")
+        if not _PLATFORM_RE.match(platform):
+            raise VenvManagerError(
+                f"bad --platform {platform!r}: expected ARCH-manylinux_2_N, e.g. x86_64-manylinux_2_28"
+            )
+        return cls(python_version, platform)
+
+    def pip_platforms(self) -> list[str]:
+        """Every manylinux tag a host with this glibc accepts, newest first, for pip --platform."""
+        match = _PLATFORM_RE.match(self.platform)
+        assert match is not None  # checked in parse()
+        arch = match["arch"]
+        tags: list[str] = []
+        for minor in range(int(match["glibc_minor"]), _OLDEST_GLIBC_MINOR - 1, -1):
+            tags.append(f"manylinux_2_{minor}_{arch}")
+            if minor in _LEGACY_MANYLINUX:
+                tags.append(f"{_LEGACY_MANYLINUX[minor]}_{arch}")
+        return tags
 
 
 class ResolveError(Exception):
@@ -94,7 +135,7 @@ class Wheel:
             data.get("sha256"),
             data.get("size"),
         )
-        if not isinstance(filename, str) or not _WHEEL_FILENAME_RE.match(filename) or "/" in filename:
+        if not isinstance(filename, str) or "/" in filename or not is_wheel_filename(filename):
             raise ValueError(f"bad wheel file name {filename!r}")
         if not isinstance(url, str) or not isinstance(sha256, str) or not _SHA256_RE.match(sha256):
             raise ValueError(f"bad url or sha256 for {filename}")
@@ -103,12 +144,27 @@ class Wheel:
         return cls(filename, url, sha256, size)
 
 
+def _parse_wheel_filename(filename: str) -> tuple[str, str, frozenset[Tag]]:
+    """Canonical name, version and tags of a wheel file name; DownloadError if it is none."""
+    try:
+        name, version, _build, tags = parse_wheel_filename(filename)
+    except (InvalidWheelFilename, InvalidVersion):
+        raise DownloadError(f"not a wheel file name: {filename}") from None
+    return name, str(version), tags
+
+
 def wheel_name_and_version(filename: str) -> tuple[str, str]:
     """``MarkupSafe-3.0.2-cp311-...whl`` -> (``markupsafe``, ``3.0.2``)."""
-    parts = filename[: -len(".whl")].split("-")
-    if not filename.endswith(".whl") or len(parts) < 5:
-        raise DownloadError(f"not a wheel file name: {filename}")
-    return canonical_name(parts[0]), parts[1].lower()
+    name, version, _tags = _parse_wheel_filename(filename)
+    return name, version
+
+
+def is_wheel_filename(filename: str) -> bool:
+    try:
+        _parse_wheel_filename(filename)
+    except DownloadError:
+        return False
+    return True
 
 
 # --- which sets the tree has ---------------------------------------------------------------
@@ -165,12 +221,12 @@ def set_key(requirements: Sequence[str], target: Target) -> str:
 
 def _wheel_rank(filename: str, target: Target) -> tuple[int, int]:
     """Lower is better: the interpreter-specific build over abi3 over pure, the newest glibc first."""
-    abi_tag, platform_tag = filename[: -len(".whl")].split("-")[-2:]
+    _name, _version, tags = _parse_wheel_filename(filename)
     cpython = "cp" + "".join(target.python_version.split(".")[:2])
-    abis = abi_tag.split(".")
+    abis = {tag.abi for tag in tags}
     interpreter = 0 if cpython in abis else 1 if "abi3" in abis else 2
     order = [*target.pip_platforms(), "any"]
-    platforms = [order.index(tag) for tag in platform_tag.split(".") if tag in order]
+    platforms = [order.index(tag.platform) for tag in tags if tag.platform in order]
     return interpreter, min(platforms, default=len(order))
 
 
@@ -189,7 +245,7 @@ def parse_lock(text: str, target: Target) -> list[Wheel]:
             if not isinstance(url, str) or not isinstance(sha256, str):
                 raise ResolveError(f"uv's lock has no URL or sha256 for a wheel of {name}")
             filename = urllib.request.url2pathname(url.rsplit("/", 1)[-1].split("#", 1)[0])
-            if not _WHEEL_FILENAME_RE.match(filename):
+            if not is_wheel_filename(filename):
                 raise ResolveError(f"uv's lock names {url!r} for {name}, not a wheel")
             candidates.append(Wheel(filename, url, sha256.lower(), entry.get("size")))
         if not candidates:
@@ -290,8 +346,10 @@ def warm_up_batches(singles: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]
 
 
 def _package(requirement: str) -> str:
-    name = _NAME_RE.match(requirement)
-    return name[0] if name else requirement
+    try:
+        return Requirement(requirement).name
+    except InvalidRequirement:
+        return requirement
 
 
 Resolver = Callable[[tuple[str, ...], bool], list[Wheel]]

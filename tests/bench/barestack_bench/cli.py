@@ -1,6 +1,6 @@
 """Command line: ``python -m barestack_bench [--part all|<part>,...]``.
 
-Parts: converge, nochange, venvs, requests, deploy, wheelhouse.
+Parts: converge, nochange, venvs, requests, deploy, wheelhouse, backup.
 
 Writes bench/results/bench-<parts>.json and .md and prints the Markdown. Exit codes: 0 every part
 ran (targets missed or not: the report says), 1 a part failed (the others still ran and are
@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from barestack_bench.environment import controller_facts, load_average
-from barestack_bench.parts import PARTS
+from barestack_bench.parts import ALL_PARTS, PARTS
 from barestack_bench.parts.requests import Credentials
 from barestack_bench.project import content_hash
 from barestack_bench.report import (
@@ -37,7 +37,7 @@ from barestack_bench.settings import RESULTS_DIR, BenchSettings
 
 
 def _parts(value: str) -> list[str]:
-    names = list(PARTS) if value == "all" else [name.strip() for name in value.split(",") if name.strip()]
+    names = list(ALL_PARTS) if value == "all" else [name.strip() for name in value.split(",") if name.strip()]
     unknown = [name for name in names if name not in PARTS]
     if not names or unknown:
         raise argparse.ArgumentTypeError(
@@ -81,7 +81,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="barestack_bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--part", type=_parts, default=list(PARTS), help="all (default) or a comma list")
+    parser.add_argument("--part", type=_parts, default=list(ALL_PARTS), help="all (default) or a comma list")
     parser.add_argument(
         "--iterations", type=_positive, default=BenchSettings.iterations, help="runs per figure"
     )
@@ -114,6 +114,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         type=_counts,
         default=BenchSettings.request_connections,
         help="wrk concurrencies of the requests part (default 8,32)",
+    )
+    parser.add_argument(
+        "--backup-size-mb",
+        type=_positive,
+        default=BenchSettings.backup_size_mb,
+        help="size of the database the backup part generates, MiB (default 1024)",
     )
     parser.add_argument(
         "--machine-name",
@@ -184,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             machine_name=arguments.machine_name,
             request_duration_s=float(arguments.request_seconds),
             request_connections=arguments.request_connections,
+            backup_size_mb=arguments.backup_size_mb,
         )
         credentials = Credentials(
             api_token=_read_secret(arguments.api_token_file),
@@ -218,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         session.close()
     controller["load_average_end"] = load_average()
-    command = "make bench" + ("" if arguments.part == list(PARTS) else f" PART={','.join(arguments.part)}")
+    every = arguments.part == list(ALL_PARTS)
+    command = "make bench" + ("" if every else f" PART={','.join(arguments.part)}")
     report = RunReport(
         command=command,
         started=started_at,
@@ -229,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         parts=parts,
         errors=errors,
     )
-    name = "bench-" + ("all" if arguments.part == list(PARTS) else "-".join(arguments.part))
+    name = "bench-" + ("all" if arguments.part == list(ALL_PARTS) else "-".join(arguments.part))
     json_path, markdown_path, markdown = write_report(report, arguments.results_dir, name)
     print(markdown)
     session.progress(f"wrote {json_path} and {markdown_path}")

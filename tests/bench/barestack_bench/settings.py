@@ -46,6 +46,9 @@ class BenchSettings:
     keep_machine: bool = False
     # Part 6: (modules, distinct requirement sets) of the realistic trees the wheelhouse is built for.
     wheelhouse_scales: tuple[tuple[int, int], ...] = ((400, 250), (1000, 600))
+    # Part 7: the generated database's size and the part's own machine (it loads and restores it).
+    backup_size_mb: int = 1024
+    backup_machine_name: str = "bench-backup"
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -64,5 +67,9 @@ class BenchSettings:
             raise ValueError(
                 f"wheelhouse scales are (modules, sets) with 1 <= sets <= modules: {self.wheelhouse_scales}"
             )
+        if not 16 <= self.backup_size_mb <= 65536:
+            raise ValueError(f"the backup part's database is 16 to 65536 MiB, got {self.backup_size_mb}")
+        if self.backup_machine_name == self.machine_name:
+            raise ValueError("the backup part needs a machine of its own: pick another --machine-name")
         if self.request_duration_s < 1:
             raise ValueError(f"a request run lasts at least 1 s, got {self.request_duration_s}")

@@ -65,6 +65,15 @@ def _write(root: Path, relative: str, content: str, mode: int) -> None:
     target.chmod(mode)
 
 
+def known_hosts_lines(root: Path, address: str) -> str:
+    """known_hosts lines for the host keys under <root>/etc/ssh, as the machine answers at address."""
+    lines = []
+    for public in sorted((root / "etc/ssh").glob("ssh_host_*_key.pub")):
+        key_type, key = public.read_text().split()[:2]
+        lines.append(f"{address} {key_type} {key}\n")
+    return "".join(lines)
+
+
 def write_machine_files(root: Path, name: str, public_key: str, resolver: str) -> None:
     """`resolver` comes from resolv_conf(), called before anything is created since it may refuse."""
     _write(root, "etc/hostname", f"{name}\n", 0o644)

@@ -10,10 +10,21 @@ from .state import MachineState
 
 SSH_USER = "root"
 SSH_PORT = 22
-# Host keys are new on every create and addresses are reused, so known_hosts would only ever be wrong.
+# For a machine created before machines had a known_hosts file of their own (no key to check against).
 SSH_COMMON_ARGS = (
     "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o IdentitiesOnly=yes"
 )
+# Each machine's host keys are written at create to machines/<name>/known_hosts (KNOWN_HOSTS_FILE), so
+# ssh checks them: a machine answering with another key is refused ("Host key verification failed").
+KNOWN_HOSTS_FILE = "known_hosts"
+
+
+def checked_args(known_hosts: Path) -> str:
+    """ssh options that accept exactly the keys in known_hosts."""
+    return (
+        f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={shlex.quote(str(known_hosts))}"
+        " -o LogLevel=ERROR -o IdentitiesOnly=yes"
+    )
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,7 @@ class Entry:
     release: str
     rootfs: str
     ssh_common_args: str
+    known_hosts: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=False)
@@ -53,7 +65,9 @@ def control_path(state: MachineState, settings: Settings) -> Path | None:
 
 def entry_for(state: MachineState, settings: Settings) -> Entry:
     socket = control_path(state, settings)
-    common_args = SSH_COMMON_ARGS + (f" -o ControlPath={shlex.quote(str(socket))}" if socket else "")
+    known_hosts = settings.machine_dir(state.name) / KNOWN_HOSTS_FILE
+    base_args = checked_args(known_hosts) if known_hosts.is_file() else SSH_COMMON_ARGS
+    common_args = base_args + (f" -o ControlPath={shlex.quote(str(socket))}" if socket else "")
     return Entry(
         name=state.name,
         address=state.address,
@@ -63,6 +77,7 @@ def entry_for(state: MachineState, settings: Settings) -> Entry:
         release=state.release,
         rootfs=state.merged,
         ssh_common_args=common_args,
+        known_hosts=str(known_hosts) if known_hosts.is_file() else "",
     )
 
 
@@ -114,9 +129,12 @@ def ssh_config(entries: list[Entry]) -> str:
             f"    User {entry.user}\n"
             f"    IdentityFile {entry.ssh_key}\n"
             "    IdentitiesOnly yes\n"
-            "    StrictHostKeyChecking no\n"
-            "    UserKnownHostsFile /dev/null\n"
-            "    LogLevel ERROR\n"
+            + (
+                f"    StrictHostKeyChecking yes\n    UserKnownHostsFile {entry.known_hosts}\n"
+                if entry.known_hosts
+                else "    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n"
+            )
+            + "    LogLevel ERROR\n"
         )
     return "\n".join(blocks)
 

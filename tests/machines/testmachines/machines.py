@@ -19,9 +19,9 @@ from pathlib import Path
 from . import cgroups, network, nspawn
 from .addressing import allocate_address, gateway_address
 from .errors import MachineError, NameTakenError, UsageError
-from .guestfiles import resolv_conf, write_machine_files
+from .guestfiles import known_hosts_lines, resolv_conf, write_machine_files
 from .hostcmd import capture, require_root, require_tools, run
-from .inventory import Entry, control_path, entry_for
+from .inventory import KNOWN_HOSTS_FILE, Entry, control_path, entry_for
 from .keys import ensure_ssh_key
 from .locks import exclusive_lock
 from .mounts import mount_overlay, overlay_lower_dirs, remove_tree, unmount_all_under
@@ -215,6 +215,8 @@ def _bring_up(
         network.create_machine_link(state, settings.mtu)
     state.storage = _prepare_root(state, directory)
     write_machine_files(Path(state.merged), state.name, public_key, resolver)
+    # The controller checks the machine's host keys against this file (inventory.checked_args).
+    write_atomically(directory / KNOWN_HOSTS_FILE, known_hosts_lines(Path(state.merged), state.address))
     state.status = "booting"
     save_state(settings, state)
     console_log = directory / CONSOLE_LOG

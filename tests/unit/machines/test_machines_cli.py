@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,10 @@ from testmachines.cli import remote_command, split_remote_command
 TOOL = Path(__file__).resolve().parents[2] / "machines" / "testmachine"
 
 
-def run_tool(*args: str, state_dir: Path, as_user: bool = False) -> subprocess.CompletedProcess[str]:
-    command = [str(TOOL), *args]
+def run_tool(
+    *args: str, state_dir: Path, as_user: bool = False, tool: Path = TOOL
+) -> subprocess.CompletedProcess[str]:
+    command = [str(tool), *args]
     if as_user and os.geteuid() == 0:
         # Drop to nobody for real, instead of pretending: the check must see a non-root euid.
         command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
@@ -53,7 +56,17 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("setpriv"), reason="needs setpriv to drop root")
 def test_not_root_is_a_one_line_error(tmp_path: Path) -> None:
-    result = run_tool("create", "web", state_dir=tmp_path / "state", as_user=True)
+    # nobody must be able to read the tool, and a checkout under /root (mode 700 on trixie) is not
+    # readable by nobody: run a copy from a world-readable directory.
+    readable = Path(tempfile.mkdtemp(prefix="barestack-testmachine-"))
+    try:
+        readable.chmod(0o755)
+        shutil.copy2(TOOL, readable / TOOL.name)
+        shutil.copytree(TOOL.parent / "testmachines", readable / "testmachines")
+        copy = readable / TOOL.name
+        result = run_tool("create", "web", state_dir=tmp_path / "state", as_user=True, tool=copy)
+    finally:
+        shutil.rmtree(readable)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "testmachine: error: testmachine needs root (it mounts filesystems, creates network namespaces "

@@ -10,7 +10,7 @@ import yaml
 from testmachines.addressing import HostNetwork
 from testmachines.cgroups import machine_cgroups, systemd_hierarchies
 from testmachines.errors import UsageError
-from testmachines.guestfiles import resolv_conf, usable_nameservers
+from testmachines.guestfiles import known_hosts_lines, resolv_conf, usable_nameservers
 from testmachines.inventory import (
     SSH_COMMON_ARGS,
     Entry,
@@ -184,6 +184,7 @@ def test_entry_json_has_exactly_the_agreed_keys() -> None:
         "release",
         "rootfs",
         "ssh_common_args",
+        "known_hosts",
     ]
 
 
@@ -250,3 +251,26 @@ def test_state_written_before_instances_existed_still_loads() -> None:
     old = json.loads(_state("").to_json())
     del old["instance"]
     assert MachineState.from_json(json.dumps(old)).instance == ""
+
+
+def test_a_machine_with_a_known_hosts_file_gets_its_keys_checked(tmp_path: Path) -> None:
+    settings = load_settings({"BARESTACK_MACHINES_DIR": str(tmp_path)})
+    settings.machine_dir("web").mkdir(parents=True)
+    known_hosts = settings.machine_dir("web") / "known_hosts"
+    known_hosts.write_text("10.213.0.2 ssh-ed25519 AAAA\n")
+    entry = entry_for(_state("0a0b0c0d"), settings)
+    assert entry.ssh_common_args.startswith(
+        f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts} "
+    )
+    assert "/dev/null" not in entry.ssh_common_args
+    assert entry.known_hosts == str(known_hosts)
+    assert f"UserKnownHostsFile {known_hosts}" in ssh_config([entry])
+
+
+def test_known_hosts_lines_name_every_host_key(tmp_path: Path) -> None:
+    (tmp_path / "etc/ssh").mkdir(parents=True)
+    (tmp_path / "etc/ssh/ssh_host_ed25519_key.pub").write_text("ssh-ed25519 AAAAC3Nz root@web\n")
+    (tmp_path / "etc/ssh/ssh_host_rsa_key.pub").write_text("ssh-rsa AAAAB3Nz root@web\n")
+    assert known_hosts_lines(tmp_path, "10.213.0.2") == (
+        "10.213.0.2 ssh-ed25519 AAAAC3Nz\n10.213.0.2 ssh-rsa AAAAB3Nz\n"
+    )

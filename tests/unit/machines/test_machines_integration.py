@@ -83,7 +83,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     fleet = Fleet(env, base, bridge, subnet, {}, {})
     try:
         for slot, name in (("first", f"it-{suffix}-a"), ("second", f"it-{suffix}-b")):
-            created = fleet.tool("create", name, "--json")
+            # The first create may build the rootfs: 326 s measured on a loaded 2-core controller.
+            created = fleet.tool("create", name, "--json", timeout=900)
             assert created.returncode == 0, created.stderr
             setattr(fleet, slot, json.loads(created.stdout))
         yield fleet

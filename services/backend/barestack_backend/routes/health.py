@@ -2,47 +2,94 @@
 
 Open to anyone. Anonymous callers learn which check failed and the error's class; the message
 (which names hosts and ports) goes to callers with a token and to the log only.
+
+The checks' outcome is kept for ``RESULT_TTL_S`` per process: a load balancer or a deploy gate
+polling /health many times a second then costs one SELECT 1 and one PING per interval, not per
+call, and an outage or a recovery still shows within that interval plus a check's own timeout
+(well inside the 2 s the deployment relies on). One request runs the checks while any others
+arriving meanwhile wait for its result instead of running their own.
 """
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from barestack_common.redact import describe_error
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from barestack_backend import auth
-from barestack_backend.services import current
+from barestack_backend.services import BackendServices, current
 
 blueprint = Blueprint("health", __name__)
 log = logging.getLogger("barestack_backend.health")
+RESULT_TTL_S = 0.5
+EXTENSION_KEY = "barestack_backend.health"
 
 
-def _timed_check(
-    name: str, check: Callable[[], object], secrets: list[str], detailed: bool
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CheckOutcome:
+    ok: bool
+    duration_ms: float
+    error: str | None = None
+    message: str | None = None  # credential-free, but names hosts and ports: for token holders only
+
+    def to_json(self, name: str, detailed: bool) -> dict[str, Any]:
+        if self.ok:
+            return {"ok": True, "duration_ms": self.duration_ms}
+        message = self.message if detailed else f"{name} unavailable"
+        return {"ok": False, "error": self.error, "message": message, "duration_ms": self.duration_ms}
+
+
+def _timed_check(name: str, check: Callable[[], object], secrets: list[str]) -> CheckOutcome:
     started = time.perf_counter()
     try:
         check()
-        result: dict[str, Any] = {"ok": True}
     except Exception as error:  # any failure of the dependency is a health result, not a 500
         reason = describe_error(error, secrets)
         log.warning("health: %s: %s: %s", name, reason["error"], reason["message"])
-        if not detailed:
-            reason["message"] = f"{name} unavailable"
-        result = {"ok": False, **reason}
-    result["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    return result
+        return CheckOutcome(False, _ms_since(started), reason["error"], reason["message"])
+    return CheckOutcome(True, _ms_since(started))
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+class HealthResults:
+    """The last outcome of the checks in this process, re-run once it is ``ttl_s`` old."""
+
+    def __init__(self, ttl_s: float = RESULT_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._outcomes: dict[str, CheckOutcome] | None = None
+        self._checked_at = 0.0
+        self.runs = 0  # how many times the checks ran: what the cache exists to keep low
+
+    def get(self, services: BackendServices) -> dict[str, CheckOutcome]:
+        # The lock is held while checking: callers arriving meanwhile take this run's result.
+        with self._lock:
+            if self._outcomes is None or time.monotonic() - self._checked_at >= self.ttl_s:
+                self._outcomes = {
+                    "postgresql": _timed_check("postgresql", services.database.check, services.secrets),
+                    "redis": _timed_check("redis", services.redis.ping, services.secrets),
+                }
+                self._checked_at = time.monotonic()
+                self.runs += 1
+            return self._outcomes
+
+
+def results() -> HealthResults:
+    # setdefault is atomic: concurrent first calls all end up with the one stored instance.
+    return current_app.extensions.setdefault(EXTENSION_KEY, HealthResults())
 
 
 @blueprint.get("/health")
 def health() -> tuple[Response, int]:
-    services = current()
+    outcomes = results().get(current())
     detailed = auth.current_identity() is not None
-    checks = {
-        "postgresql": _timed_check("postgresql", services.database.check, services.secrets, detailed),
-        "redis": _timed_check("redis", services.redis.ping, services.secrets, detailed),
-    }
-    healthy = all(check["ok"] for check in checks.values())
+    checks = {name: outcome.to_json(name, detailed) for name, outcome in outcomes.items()}
+    healthy = all(outcome.ok for outcome in outcomes.values())
     return jsonify({"status": "ok" if healthy else "unavailable", "checks": checks}), 200 if healthy else 503

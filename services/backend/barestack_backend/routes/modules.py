@@ -5,16 +5,19 @@ with a token. Starting a run needs a token (see ``barestack_backend.auth``).
 """
 
 import re
+import threading
+import uuid
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import psycopg2
 from barestack_common.redact import describe_error
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from barestack_backend import auth, run_queries, run_request
 from barestack_backend.errors import DATABASE_UNAVAILABLE, ApiError, database_unavailable, log_database_error
-from barestack_backend.module_catalog import CatalogUnavailable, ModuleEntry
+from barestack_backend.module_catalog import Catalog, CatalogUnavailable, ModuleEntry
 from barestack_backend.run_model import Run
 from barestack_backend.services import BackendServices, current
 
@@ -25,8 +28,19 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 QUOTA_RETRY_AFTER_S = 10
 
 
+# Any id: only what url_for puts before it matters (see _run_url_prefix).
+_SAMPLE_RUN_ID = uuid.UUID(int=0)
+
+
+@lru_cache(maxsize=64)
+def _run_url_prefix(script_root: str) -> str:
+    # A run's URL is this prefix and its id; url_for once per prefix instead of once per run.
+    sample = url_for("runs.get_run", run_id=_SAMPLE_RUN_ID)
+    return sample.removesuffix(str(_SAMPLE_RUN_ID))
+
+
 def run_json(run: Run) -> dict[str, Any]:
-    return {**run.to_json(), "url": url_for("runs.get_run", run_id=run.id)}
+    return {**run.to_json(), "url": _run_url_prefix(request.script_root) + str(run.id)}
 
 
 @lru_cache(maxsize=16384)
@@ -47,11 +61,81 @@ def valid_name(name: str) -> bool:
     return NAME.fullmatch(name) is not None and ".." not in name
 
 
-def _catalog_modules(services: BackendServices) -> list[ModuleEntry]:
+def _catalog(services: BackendServices) -> Catalog:
     try:
-        return services.catalog.modules()
+        return services.catalog.current()
     except CatalogUnavailable as error:
         raise ApiError(503, "module mapping unavailable", str(error)) from None
+
+
+def _compact(document: Any) -> str:
+    """JSON as jsonify writes it outside debug mode (same provider, same separators)."""
+    return current_app.json.dumps(document, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """One module's listing entry as JSON text: as anonymous callers get it, and never run."""
+
+    entry: ModuleEntry
+    whole: str
+    never_run: str  # with "last_run": null, as callers with a token get a module without runs
+
+    def with_last_run(self, last_run_json: str) -> str:
+        return f'{self.whole[:-1]},"last_run":{last_run_json}}}'
+
+
+class EncodedListings:
+    """The catalogue's entries encoded once per mapping reading and URL prefix, not per request.
+
+    A listing of 400 modules is otherwise 400 dicts built and encoded on every call, which is
+    most of the request's time. Entries depend only on the mapping (a new ``Catalog`` object
+    whenever the file changes) and the proxy's prefix (their URLs), so that pair is the key; the
+    run data a caller with a token sees is spliced in per request.
+    """
+
+    MAX_PREFIXES = 8
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._catalog: Catalog | None = None
+        self._by_prefix: dict[str, list[_Encoded]] = {}
+        self.encodings = 0  # how many times a whole catalogue was encoded
+
+    def get(self, catalog: Catalog) -> list[_Encoded]:
+        prefix = request.script_root
+        with self._lock:
+            if self._catalog is catalog and prefix in self._by_prefix:
+                return self._by_prefix[prefix]
+        encoded = []
+        for entry in catalog.entries:
+            whole = _compact(module_json(entry))
+            encoded.append(_Encoded(entry, whole, f'{whole[:-1]},"last_run":null}}'))
+        with self._lock:
+            if self._catalog is not catalog or len(self._by_prefix) >= self.MAX_PREFIXES:
+                self._catalog, self._by_prefix = catalog, {}
+            self._by_prefix[prefix] = encoded
+            self.encodings += 1
+        return encoded
+
+
+LISTINGS_KEY = "barestack_backend.listings"
+
+
+def encoded_listings() -> EncodedListings:
+    # setdefault is atomic: concurrent first calls all end up with the one stored instance.
+    return current_app.extensions.setdefault(LISTINGS_KEY, EncodedListings())
+
+
+def _json_response(text: str) -> Response:
+    return current_app.response_class(text + "\n", mimetype="application/json")
+
+
+def _listing(items: list[str], extra: dict[str, Any]) -> Response:
+    """``{"count": N, "modules": [...], **extra}`` from entries already encoded."""
+    tail = _compact(extra)[1:-1]
+    members = f'"count":{len(items)},"modules":[{",".join(items)}]' + (f",{tail}" if tail else "")
+    return _json_response("{" + members + "}")
 
 
 def _known_module(services: BackendServices, service: str, module: str) -> ModuleEntry:
@@ -75,27 +159,27 @@ def _database_error(services: BackendServices, error: psycopg2.Error) -> dict[st
 @blueprint.get("/modules")
 def list_modules() -> Response:
     services = current()
-    entries = _catalog_modules(services)
+    encoded = encoded_listings().get(_catalog(services))
     service_filter = request.args.get("service")
     if service_filter:
-        entries = [entry for entry in entries if entry.service == service_filter]
+        encoded = [item for item in encoded if item.entry.service == service_filter]
     if auth.current_identity() is None:
-        return jsonify(
-            {"count": len(entries), "modules": [module_json(e) for e in entries], **auth.hidden_runs()}
-        )
+        return _listing([item.whole for item in encoded], auth.hidden_runs())
     # Run history is a bonus here: without PostgreSQL the list of modules is still worth showing.
     extra: dict[str, Any] = {"runs_available": True}
     last_runs: dict[tuple[str, str], Run] = {}
     try:
         with services.database.cursor(autocommit=True) as cur:
-            last_runs = run_queries.last_run_per_module(cur, [(e.service, e.module) for e in entries])
+            last_runs = run_queries.last_run_per_module(
+                cur, [(e.entry.service, e.entry.module) for e in encoded]
+            )
     except psycopg2.Error as error:
         extra = _database_error(services, error)
-    modules = []
-    for entry in entries:
-        last = last_runs.get((entry.service, entry.module))
-        modules.append({**module_json(entry), "last_run": run_json(last) if last else None})
-    return jsonify({"count": len(modules), "modules": modules, **extra})
+    items = []
+    for item in encoded:
+        last = last_runs.get((item.entry.service, item.entry.module)) if last_runs else None
+        items.append(item.with_last_run(_compact(run_json(last))) if last else item.never_run)
+    return _listing(items, extra)
 
 
 @blueprint.get("/modules/<service>/<module>")

@@ -1,6 +1,7 @@
 """The HTML pages: module list, one module, starting a run, one run."""
 
 import shlex
+import threading
 import uuid
 from typing import Any
 
@@ -30,10 +31,45 @@ def _matches(module: dict[str, Any], query: str) -> bool:
     return query in f"{module['service']}/{module['module']}".lower()
 
 
-@blueprint.get("/")
-def index() -> str:
-    # Public: anyone may see the catalogue; run buttons and last runs are for logged-in people.
-    listing = backend().modules(user=user_name())
+class AnonymousPages:
+    """The front page as rendered for visitors who are not logged in, kept per catalogue listing.
+
+    Such a page depends only on the listing, the proxy's prefix and the path with its query (the
+    filter, the login link's ``next``): nothing personal, no CSRF token. While the backend client
+    hands out the same listing object (its catalogue TTL), the same request gets the same HTML,
+    so 400 rows are rendered once per listing instead of once per view. A new listing drops every
+    kept page; at most ``MAX_PAGES`` (distinct filters) are kept per listing.
+    """
+
+    MAX_PAGES = 64
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listing: dict[str, Any] | None = None
+        self._pages: dict[tuple[str, str], str] = {}
+        self.renders = 0
+
+    def get(self, listing: dict[str, Any], key: tuple[str, str]) -> str | None:
+        with self._lock:
+            return self._pages.get(key) if self._listing is listing else None
+
+    def put(self, listing: dict[str, Any], key: tuple[str, str], page: str) -> None:
+        with self._lock:
+            self.renders += 1
+            if self._listing is not listing or len(self._pages) >= self.MAX_PAGES:
+                self._listing, self._pages = listing, {}
+            self._pages[key] = page
+
+
+ANONYMOUS_PAGES_KEY = "barestack_frontend.anonymous_pages"
+
+
+def anonymous_pages() -> AnonymousPages:
+    # setdefault is atomic: concurrent first calls all end up with the one stored instance.
+    return current_app.extensions.setdefault(ANONYMOUS_PAGES_KEY, AnonymousPages())
+
+
+def _render_index(listing: dict[str, Any]) -> str:
     query = request.args.get("q", "").strip().lower()
     modules = [m for m in listing["modules"] if _matches(m, query)] if query else listing["modules"]
     return render_template(
@@ -43,6 +79,21 @@ def index() -> str:
         query=query,
         runs_available=listing.get("runs_available", True),
     )
+
+
+@blueprint.get("/")
+def index() -> str:
+    # Public: anyone may see the catalogue; run buttons and last runs are for logged-in people.
+    user = user_name()
+    listing = backend().modules(user=user)
+    if user is not None:
+        return _render_index(listing)
+    key = (request.script_root, request.full_path)
+    page = anonymous_pages().get(listing, key)
+    if page is None:
+        page = _render_index(listing)
+        anonymous_pages().put(listing, key, page)
+    return page
 
 
 def _render_module(service: str, module: str, args_text: str = "", error: str | None = None) -> str:
