@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socketserver
 import subprocess
 import sys
 import threading
@@ -69,6 +70,74 @@ def test_gate_reports_a_refused_connection() -> None:
     code, report = gate("--base", "http://127.0.0.1:9", "--check", "/=200", "--deadline", "0.5")
     assert code == 1
     assert "Connection" in str(report["failed"][0]["got"])  # type: ignore[index]
+
+
+@pytest.fixture
+def unix_server(tmp_path: Path) -> Iterator[Path]:
+    """The same handler on a unix socket, as gunicorn serves a colour before it gets traffic."""
+
+    class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+        def get_request(self) -> tuple[object, tuple[str, int]]:
+            request, _ = super().get_request()
+            return request, ("local", 0)
+
+    path = tmp_path / "green.sock"
+    httpd = UnixServer(str(path), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield path
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_gate_checks_a_colour_through_its_socket_naming_the_public_path(unix_server: Path) -> None:
+    code, report = gate(
+        "--check",
+        f"{unix_server}|/api|/ok=200",
+        "--check",
+        f"{unix_server}|/api|/down=200",
+        "--deadline",
+        "1",
+        "--interval",
+        "0.2",
+    )
+    assert code == 1
+    assert report["failed"] == [{"path": "/api/down", "expected": 200, "got": 503}]
+
+
+def test_gate_waits_for_a_socket_that_is_not_there_yet_then_fails(tmp_path: Path) -> None:
+    code, report = gate("--check", f"{tmp_path / 'blue.sock'}||/=200", "--deadline", "0.5")
+    assert code == 1
+    assert report["failed"][0]["path"] == "/"  # type: ignore[index]
+    assert "FileNotFoundError" in str(report["failed"][0]["got"])  # type: ignore[index]
+
+
+def lock(*arguments: str) -> tuple[int, dict[str, object]]:
+    completed = subprocess.run(
+        [sys.executable, str(FILES / "deploy_lock.py"), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return completed.returncode, json.loads(completed.stdout)
+
+
+def test_deploy_lock_refuses_a_second_holder_and_hands_over_a_stale_one(tmp_path: Path) -> None:
+    path = str(tmp_path / "deploy.json")
+    first = json.dumps({"controller": "ctl", "pid": 100, "started": "2026-01-01T00:00:00Z"})
+    second = json.dumps({"controller": "ctl", "pid": 200, "started": "2026-01-01T00:01:00Z"})
+    assert lock("acquire", path, first)[0] == 0
+    assert lock("acquire", path, first) == (0, {"changed": False, "holder": json.loads(first)})
+    code, report = lock("acquire", path, second)
+    assert code == 3 and report["holder"] == json.loads(first)
+    # Another stale holder than the one in the file changes nothing.
+    assert lock("acquire", path, second, "--stale", second)[0] == 3
+    assert lock("acquire", path, second, "--stale", first)[0] == 0
+    assert lock("release", path, first)[1]["changed"] is False
+    assert lock("release", path, second)[1]["changed"] is True
+    assert not (tmp_path / "deploy.json").exists()
 
 
 def tree_hash(root: Path) -> str:

@@ -25,7 +25,9 @@ def stale_web_workers(host: Host) -> list[str]:
     script = (
         f"current=$(readlink -f {CURRENT}); "
         f"for service in {services}; do "
-        "main=$(systemctl show -p MainPID --value barestack-$service); "
+        # The live blue/green colour: where the link Nginx connects through points.
+        'colour=$(basename "$(readlink /etc/nginx/barestack-upstreams/$service.sock)" .sock); '
+        "main=$(systemctl show -p MainPID --value barestack-$service@$colour); "
         '[ "$main" -gt 0 ] || { echo "$service: not running"; continue; }; '
         "for worker in $(cat /proc/$main/task/*/children); do "
         "cwd=$(readlink /proc/$worker/cwd || true); "
@@ -43,12 +45,12 @@ def access_log_size(host: Host) -> int:
 
 def error_answers_since(host: Host, offset: int) -> Counter[str]:
     """'<status> <path>' -> count, for the bench's requests Nginx answered other than 2xx/3xx
-    after ``offset`` (combined log format: the user agent is the last quoted field)."""
+    after ``offset`` (combined log format, the user agent quoted, then the site's upstream=)."""
     agent = f'"{USER_AGENT}"'
     script = (
         f"tail -c +{offset + 1} {shlex.quote(NGINX_ACCESS_LOG)} | "
         f"awk -v agent={shlex.quote(agent)} "
-        "'substr($0, length($0) - length(agent) + 1) == agent && $9 !~ /^[23][0-9][0-9]$/ {print $9, $7}'"
+        "'index($0, agent) > 0 && $9 !~ /^[23][0-9][0-9]$/ {print $9, $7}'"
     )
     result = host.run(["bash", "-c", script])
     return Counter(line.strip() for line in result.stdout.splitlines() if line.strip())

@@ -9,7 +9,9 @@ so nothing needs root (as root, nginx's workers run as ``nobody``: the socket di
 reachable for them, which ``start`` ensures for the directories it creates).
 
 Used by the local dev stack (``make dev``) and available to tests: ``NginxSite.start(socket_dir)``
-proxies to ``<socket_dir>/<service>/gunicorn.sock`` for backend, frontend and infrastructure.
+proxies to ``<socket_dir>/<service>/gunicorn.sock`` for backend, frontend and infrastructure,
+through the live links the role's upstreams name (``<socket_dir>/live/<service>.sock``; on a host
+the app role's blue/green deploy points them at the live colour's socket).
 """
 
 import os
@@ -82,6 +84,7 @@ def site_variables(listen_port: int, socket_dir: Path, **overrides: Any) -> dict
         "inventory_hostname": LOCAL_HOST,
         "nginx_app_hosts": [LOCAL_HOST],
         "nginx_app_socket_dir": str(socket_dir),
+        "nginx_app_upstream_dir": str(socket_dir / "live"),
         "nginx_listen_address": "127.0.0.1",
         "nginx_listen_port": listen_port,
         "nginx_tls": False,
@@ -95,6 +98,18 @@ def site_variables(listen_port: int, socket_dir: Path, **overrides: Any) -> dict
     }
     variables.update(local)
     return variables
+
+
+def link_live_sockets(variables: Mapping[str, Any]) -> None:
+    """The live link of each routed service, to its gunicorn.sock (a site with local app sockets)."""
+    if variables["inventory_hostname"] not in variables["nginx_app_hosts"]:
+        return
+    live = Path(variables["nginx_app_upstream_dir"])
+    live.mkdir(exist_ok=True)
+    for service in {route["service"] for route in variables["nginx_app_routes"]}:
+        link = live / f"{service}.sock"
+        if not link.is_symlink():
+            link.symlink_to(Path(variables["nginx_app_socket_dir"]) / service / "gunicorn.sock")
 
 
 def render_site(variables: Mapping[str, Any]) -> str:
@@ -133,7 +148,9 @@ class NginxSite:
         (base / "tmp").mkdir()
         port = port or free_port()
         site = base / "barestack-site.conf"
-        site.write_text(render_site(site_variables(port, socket_dir, **overrides)), encoding="utf-8")
+        variables = site_variables(port, socket_dir, **overrides)
+        link_live_sockets(variables)
+        site.write_text(render_site(variables), encoding="utf-8")
         config = base / "nginx.conf"
         config.write_text(
             CONFIG.format(base=base, site=site, access_log="/dev/stdout" if access_log else "off"),

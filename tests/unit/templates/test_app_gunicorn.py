@@ -50,7 +50,8 @@ def unit(**overrides: Any) -> str:
         "app_gunicorn_keepalive": DEFAULTS["app_gunicorn_keepalive"],
         "app_gunicorn_workers": {"backend": 2, "frontend": 2, "infrastructure": 1},
         "service": VARS["app_web_services"][0],
-        "app_current": "/srv/barestack/current",
+        "app_root": "/srv/barestack",
+        "app_gunicorn_graceful_timeout": DEFAULTS["app_gunicorn_graceful_timeout"],
         "app_config_dir": "/etc/barestack",
         "app_service_environment": {"backend": {"BARESTACK_RUN_TIMEOUT": "300"}},
         "app_socket_dir": VARS["app_socket_dir"],
@@ -58,7 +59,7 @@ def unit(**overrides: Any) -> str:
         "app_private_address": "10.0.0.5",
         "app_tcp_ports": DEFAULTS["app_tcp_ports"],
     }
-    return render("app", "barestack-web.service.j2", **{**variables, **overrides})
+    return render("app", "barestack-web@.service.j2", **{**variables, **overrides})
 
 
 def test_the_unit_runs_gthread_with_threads_keepalive_and_a_matching_pool() -> None:
@@ -67,6 +68,17 @@ def test_the_unit_runs_gthread_with_threads_keepalive_and_a_matching_pool() -> N
     assert "--worker-class gthread \\" in text and "--threads 4 \\" in text
     assert "--keep-alive 75 \\" in text
     assert "Environment=BARESTACK_DB_POOL_SIZE=4\n" in text
+
+
+def test_each_colour_runs_its_own_release_on_its_own_socket_and_never_reloads() -> None:
+    # Blue/green: the instance name (%i) is the colour; a deploy starts the idle one, never HUPs.
+    text = unit()
+    assert "--bind unix:/run/barestack/backend/%i.sock \\" in text
+    assert "--chdir /srv/barestack/instances/backend@%i/services/backend \\" in text
+    python = "/srv/barestack/instances/backend@%i/venvs/backend/_service/bin/python"
+    assert f"ExecStart={python} -m gunicorn" in text
+    assert "--graceful-timeout 10 \\" in text
+    assert "ExecReload" not in text and "current" not in text
 
 
 def test_sync_workers_get_no_threads_and_one_pooled_connection() -> None:

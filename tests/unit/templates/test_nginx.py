@@ -37,10 +37,13 @@ def test_without_app_hosts_it_serves_the_placeholder() -> None:
     assert "try_files $uri $uri/ =404;" in text
 
 
-def test_app_on_this_host_goes_through_unix_sockets() -> None:
+def test_app_on_this_host_goes_through_the_live_colours_socket() -> None:
+    # Each upstream names the symlink the app role's blue/green deploy swaps on a switch.
     text = site(inventory_hostname="app1", nginx_app_hosts=["app1"])
-    assert "server unix:/run/barestack/backend/gunicorn.sock;" in text
-    assert "server unix:/run/barestack/frontend/gunicorn.sock;" in text
+    assert "server unix:/etc/nginx/barestack-upstreams/backend.sock;" in text
+    assert "server unix:/etc/nginx/barestack-upstreams/frontend.sock;" in text
+    assert "include" not in text.split("server {")[0].split("upstream barestack_backend")[1]
+    assert "gunicorn.sock" not in text
     assert "10.0.0." not in text
 
 
