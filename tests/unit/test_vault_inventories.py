@@ -46,9 +46,10 @@ def test_make_vault_gives_the_inventory_every_secret(tmp_path: Path, environment
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(ROOT / "Makefile", project / "Makefile")
-    # make vault generates the project CA with this playbook (roles come from ansible.cfg's roles path).
+    # make vault generates the project CA with this playbook and the tls role.
     (project / "playbooks").mkdir()
     shutil.copy(ROOT / "playbooks" / "tls-ca.yml", project / "playbooks" / "tls-ca.yml")
+    shutil.copytree(ROOT / "roles" / "tls", project / "roles" / "tls")
     shutil.copytree(ROOT / "inventories" / environment, project / "inventories" / environment)
 
     made = _make_vault(project, environment)
