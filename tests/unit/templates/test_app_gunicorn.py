@@ -57,7 +57,7 @@ def unit(**overrides: Any) -> str:
         "app_uses_unix_sockets": True,
         "app_private_address": "10.0.0.5",
         "app_tcp_ports": DEFAULTS["app_tcp_ports"],
-        "app_tls_dir": "/etc/barestack/tls",
+        "app_tls_dir": "/etc/ssl/barestack",
     }
     return render("app", "barestack-web.service.j2", **{**variables, **overrides})
 
@@ -73,8 +73,8 @@ def test_the_unit_runs_gthread_with_threads_keepalive_and_a_matching_pool() -> N
 def test_gunicorn_speaks_tls_with_its_own_key_copy_when_nginx_is_elsewhere() -> None:
     text = unit(app_uses_unix_sockets=False)
     assert "--bind 10.0.0.5:8001 \\" in text
-    assert "--certfile /etc/barestack/tls/gunicorn-backend.crt \\" in text
-    assert "--keyfile /etc/barestack/tls/gunicorn-backend.key \\" in text
+    assert "--certfile /etc/ssl/barestack/gunicorn-backend.crt \\" in text
+    assert "--keyfile /etc/ssl/barestack/gunicorn-backend.key \\" in text
     # Nginx on this host: the unix socket only, no TLS.
     assert "--certfile" not in unit() and "--keyfile" not in unit()
 

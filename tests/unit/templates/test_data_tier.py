@@ -82,7 +82,7 @@ def test_redis_with_app_hosts_elsewhere_speaks_tls_only() -> None:
             redis_bind=["127.0.0.1", "-::1", "10.0.0.4"],
             redis_app_addresses=["10.0.0.7"],
             redis_persistence="aof",
-            redis_tls_dir="/etc/barestack/tls",
+            redis_tls_dir="/etc/ssl/barestack",
             **REDIS,
         )
     )
@@ -90,8 +90,8 @@ def test_redis_with_app_hosts_elsewhere_speaks_tls_only() -> None:
     assert "port 0" in lines
     assert "tls-port 6379" in lines
     assert "port 6379" not in lines
-    assert "tls-cert-file /etc/barestack/tls/redis.crt" in lines
-    assert "tls-key-file /etc/barestack/tls/redis.key" in lines
+    assert "tls-cert-file /etc/ssl/barestack/redis.crt" in lines
+    assert "tls-key-file /etc/ssl/barestack/redis.key" in lines
 
 
 def test_redis_rdb_and_no_cap() -> None:

@@ -89,12 +89,12 @@ def test_data_tier_on_another_host_is_reached_over_verified_tls(tmp_path: Path) 
     backend = read_env(env_dir / "backend.env")
     worker = read_env(env_dir / "worker.env")
     infra = read_env(env_dir / "infrastructure.env")
-    verify = "?sslmode=verify-full&sslrootcert=/etc/barestack/tls/ca.crt"
+    verify = "?sslmode=verify-full&sslrootcert=/etc/ssl/barestack/ca.crt"
     assert backend["DATABASE_URL"] == (
         "postgresql://barestack_app:p%40ss%2Fword%3A1-0123456789@10.0.0.4:5432/barestack" + verify
     )
     assert worker["DATABASE_URL"] == infra["DATABASE_URL"] == backend["DATABASE_URL"]
-    tls = "?ssl_cert_reqs=required&ssl_check_hostname=true&ssl_ca_certs=/etc/barestack/tls/ca.crt"
+    tls = "?ssl_cert_reqs=required&ssl_check_hostname=true&ssl_ca_certs=/etc/ssl/barestack/ca.crt"
     assert backend["REDIS_URL"] == "rediss://barestack:r%2Fp%40ss-0123456789abc@10.0.0.4:6379/0" + tls
     assert worker["REDIS_URL"] == "rediss://barestack-worker:w-0123456789abcdef@10.0.0.4:6379/0" + tls
 

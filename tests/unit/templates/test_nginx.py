@@ -26,7 +26,7 @@ def site(**overrides: object) -> str:
         "hostvars": HOSTVARS,
         "nginx_app_hosts": [],
         "nginx_tls_common_name": "web1",
-        "nginx_app_tls_ca_file": "/etc/barestack/tls/ca.crt",
+        "nginx_app_tls_ca_file": "/etc/ssl/barestack/ca.crt",
         "nginx_app_tls_name": "app.barestack.internal",
     }
     return render("nginx", "barestack-site.conf.j2", **{**variables, **overrides})
@@ -54,7 +54,7 @@ def test_app_on_other_hosts_goes_over_tcp_to_each() -> None:
     assert "http://" not in text
     assert "proxy_pass https://barestack_backend/;" in text
     assert "proxy_ssl_verify on;" in text
-    assert "proxy_ssl_trusted_certificate /etc/barestack/tls/ca.crt;" in text
+    assert "proxy_ssl_trusted_certificate /etc/ssl/barestack/ca.crt;" in text
     assert "proxy_ssl_name app.barestack.internal;" in text
 
 
