@@ -235,7 +235,7 @@ BAD_VALUES: list[tuple[dict[str, object], str]] = [
     (
         {**TLS_LINKS, "barestack_tls_ca_cert": PEM_CERT, "barestack_tls_ca_key": "zq-tiny-secret"},
         "tls_ca_key",
-    ),  # noqa: E501
+    ),
     ({"nginx_app_tls_name": "app; return 200"}, "nginx_app_tls_name"),
     ({"app_env_tls_ca_file": "relative/ca.crt"}, "app_env_tls_ca_file"),
 ]
