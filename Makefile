@@ -130,6 +130,11 @@ vault: setup
 	  print("vault_barestack_backup_ssh_private_key: |"); [print("  " + l) for l in open(d + "/k").read().splitlines()]; \
 	  print("vault_barestack_backup_ssh_public_key: " + open(d + "/k.pub").read().strip())' "$$keydir" >> "$$vault"); \
 	rm -rf "$$keydir"; \
+	cadir=$$(mktemp -d); ANSIBLE_ROLES_PATH=$(CURDIR)/roles ansible-playbook playbooks/tls-ca.yml -e tls_ca_out="$$cadir" >/dev/null; \
+	(umask 077; python3 -c 'import sys; d = sys.argv[1]; \
+	  [(print(f"vault_barestack_tls_ca_{n}: |"), [print("  " + l) for l in open(f"{d}/tls-ca.{f}").read().splitlines()]) \
+	   for n, f in (("cert", "crt"), ("key", "key"))]' "$$cadir" >> "$$vault"); \
+	rm -rf "$$cadir"; \
 	ansible-vault encrypt --vault-password-file "$$passfile" "$$vault" >/dev/null; \
 	echo "wrote $$vault (encrypted); vault password in $$passfile"; \
 	echo "run: ansible-playbook site.yml -i inventories/$(ENV)/hosts.yml --vault-password-file $$passfile"

@@ -58,6 +58,7 @@ def unit(**overrides: Any) -> str:
         "app_uses_unix_sockets": True,
         "app_private_address": "10.0.0.5",
         "app_tcp_ports": DEFAULTS["app_tcp_ports"],
+        "app_tls_dir": "/etc/ssl/barestack",
     }
     return render("app", "barestack-web@.service.j2", **{**variables, **overrides})
 
@@ -79,6 +80,15 @@ def test_each_colour_runs_its_own_release_on_its_own_socket_and_never_reloads() 
     assert f"ExecStart={python} -m gunicorn" in text
     assert "--graceful-timeout 10 \\" in text
     assert "ExecReload" not in text and "current" not in text
+
+
+def test_gunicorn_speaks_tls_with_its_own_key_copy_when_nginx_is_elsewhere() -> None:
+    text = unit(app_uses_unix_sockets=False)
+    assert "--bind 10.0.0.5:8001 \\" in text
+    assert "--certfile /etc/ssl/barestack/gunicorn-backend.crt \\" in text
+    assert "--keyfile /etc/ssl/barestack/gunicorn-backend.key \\" in text
+    # Nginx on this host: the unix socket only, no TLS.
+    assert "--certfile" not in unit() and "--keyfile" not in unit()
 
 
 def test_sync_workers_get_no_threads_and_one_pooled_connection() -> None:
