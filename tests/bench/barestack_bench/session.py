@@ -91,6 +91,16 @@ class Session:
         extra_vars: dict[str, Any] = {
             "app_source_dir": str(tree),
             "app_wheelhouse_cache_dir": str(WHEELHOUSE_CACHE_DIR),
+            # The hello-world baseline is hit directly, past Nginx: the host's firewall lets the
+            # controller reach its port (on every converge, so a re-run stays changed=0).
+            "firewall_extra_rules": [
+                {
+                    "name": "bench-baseline",
+                    "proto": "tcp",
+                    "ports": [self.settings.baseline_port],
+                    "from": ["0.0.0.0/0"],
+                }
+            ],
         }
         run = run_playbook(
             self.project,
