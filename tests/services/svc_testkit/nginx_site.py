@@ -89,6 +89,9 @@ def site_variables(listen_port: int, socket_dir: Path, **overrides: Any) -> dict
         "nginx_listen_port": listen_port,
         "nginx_tls": False,
         "hostvars": {},
+        # The site task reads files/nginx/*.conf into this; a local stack has none.
+        "nginx_snippets": {},
+        "nginx_snippets_dir": "files/nginx",
         **overrides,
     }
     variables = {
