@@ -3,9 +3,10 @@
 #
 # The venv comes from venv_mapping.json (BARESTACK_VENV_MAPPING), written by venv_manager.py.
 # The module runs with cwd = its folder, PYTHONPATH = its service folder and services/_lib (so
-# `from barestack_common.module import ...` works) and the variables of BARESTACK_ENV_FILE when that is set, non-empty and
-# readable. That file must hold no secrets (the deployed default is the modules' env file); it is
-# read the way systemd reads an EnvironmentFile=, never evaluated by a shell.
+# `from barestack_common.module import ...` works), and with the variables of BARESTACK_ENV_FILE
+# when that is set, non-empty and readable. That file must hold no secrets (the deployed default
+# is the modules' env file); it is read the way systemd reads an EnvironmentFile=, never evaluated
+# by a shell.
 # The script must lie inside the module's folder once symlinks are resolved.
 # Exit 2 for usage errors, unknown modules and refused scripts; otherwise the module's own exit code.
 #

@@ -52,6 +52,13 @@ class Comparison:
     baseline: str
     note: str = ""
 
+    @classmethod
+    def time_under(
+        cls, key: str, label: str, seconds: float, goal_s: float, measured: str, goal_note: str = ""
+    ) -> Target:
+        """A "done in under ``goal_s`` seconds" goal: its text and its verdict from the same two numbers."""
+        return cls(key, label, f"< {goal_s:g} s{goal_note}", measured, seconds < goal_s)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
@@ -74,6 +81,13 @@ class Target:
     measured: str
     met: bool
     note: str = ""
+
+    @classmethod
+    def time_under(
+        cls, key: str, label: str, seconds: float, goal_s: float, measured: str, goal_note: str = ""
+    ) -> Target:
+        """A "done in under ``goal_s`` seconds" goal: its text and its verdict from the same two numbers."""
+        return cls(key, label, f"< {goal_s:g} s{goal_note}", measured, seconds < goal_s)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -158,12 +158,12 @@ def measure_scale(session: Session, result: PartResult, count: int, distinct_set
             continue
         median = result.figure(f"{prefix}_{kind}").summary.median
         result.targets.append(
-            Target(
-                key=f"{prefix}_{kind}",
-                label=f"wheelhouse for {count} modules / ~{distinct_sets} sets, {kind}, under {goal:g} s",
-                goal=f"< {goal:g} s",
-                measured=f"{median:.1f} s (median of {len(figure)})",
-                met=median < goal,
+            Target.time_under(
+                f"{prefix}_{kind}",
+                f"wheelhouse for {count} modules / ~{distinct_sets} sets, {kind}, under {goal:g} s",
+                median,
+                goal,
+                f"{median:.1f} s (median of {len(figure)})",
             )
         )
 
