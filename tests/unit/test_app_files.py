@@ -5,6 +5,8 @@ The health gate is run against a real HTTP server on loopback; nothing is mocked
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import os
 import socketserver
@@ -164,3 +166,16 @@ def test_tree_hash_follows_content_names_and_exec_bits_only(tmp_path: Path) -> N
 
     app.write_text("print('b')\n")
     assert tree_hash(tmp_path) not in {first, executable}
+
+
+def test_start_live_names_each_deployed_services_live_colour(tmp_path: Path) -> None:
+    # start-live has no .py suffix (it is installed as a command), so it is loaded by path.
+    loader = importlib.machinery.SourceFileLoader("start_live", str(FILES / "start-live"))
+    start_live = importlib.util.module_from_spec(importlib.util.spec_from_loader("start_live", loader))
+    loader.exec_module(start_live)
+    (tmp_path / "backend.json").write_text(json.dumps({"live": "green", "good": ["r1"]}))
+    (tmp_path / "frontend.json").write_text(json.dumps({"live": "blue"}))
+    (tmp_path / "infrastructure.json").write_text(json.dumps({"pending": {"colour": "blue"}}))
+    services = ["backend", "frontend", "infrastructure", "never-deployed"]
+    programs = start_live.live_programs(str(tmp_path), services)
+    assert programs == ["barestack-backend-green", "barestack-frontend-blue"]
