@@ -8,6 +8,9 @@ Two kinds of check:
   --check PATH=STATUS                 through --base (e.g. Nginx at http://127.0.0.1)
   --check SOCKET|PREFIX|PATH=STATUS   straight to a gunicorn unix socket, before any traffic goes
                                       there (PREFIX is sent as X-Forwarded-Prefix, as Nginx does)
+  --check https://HOST:PORT|PREFIX|PATH=STATUS
+                                      the same to a gunicorn serving TLS on a TCP port of its own
+                                      (its certificate checked against --cafile)
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import http.client
 import json
 import socket
+import ssl
 import sys
 import time
 import urllib.error
@@ -38,8 +42,16 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def status_via_socket(socket_path: str, prefix: str, path: str, timeout: float) -> int | str:
-    connection = UnixHTTPConnection(socket_path, timeout)
+def status_via_socket(
+    socket_path: str, prefix: str, path: str, timeout: float, cafile: str | None = None
+) -> int | str:
+    connection: http.client.HTTPConnection
+    if socket_path.startswith("https://"):
+        host, _, port = socket_path.removeprefix("https://").rpartition(":")
+        context = ssl.create_default_context(cafile=cafile)
+        connection = http.client.HTTPSConnection(host, int(port), timeout=timeout, context=context)
+    else:
+        connection = UnixHTTPConnection(socket_path, timeout)
     try:
         connection.request(
             "GET", path, headers={"User-Agent": USER_AGENT, "Host": "localhost", "X-Forwarded-Prefix": prefix}
@@ -72,10 +84,10 @@ def parse_check(text: str) -> tuple[str, int]:
     return target, int(status)
 
 
-def probe(target: str, base: str | None, timeout: float) -> int | str:
+def probe(target: str, base: str | None, timeout: float, cafile: str | None = None) -> int | str:
     if "|" in target:
         socket_path, prefix, path = target.split("|")
-        return status_via_socket(socket_path, prefix, path, timeout)
+        return status_via_socket(socket_path, prefix, path, timeout, cafile)
     if base is None:
         return "no --base for a PATH=STATUS check"
     return status_of(base.rstrip("/") + target, timeout)
@@ -95,6 +107,7 @@ def main() -> int:
     )
     parser.add_argument("--base", help="e.g. http://127.0.0.1 (for PATH=STATUS checks)")
     parser.add_argument("--check", type=parse_check, action="append", required=True)
+    parser.add_argument("--cafile", help="CA certificate for https:// checks (default: the system's)")
     parser.add_argument("--deadline", type=float, default=30.0, help="seconds to wait for all checks")
     parser.add_argument("--interval", type=float, default=0.5)
     arguments = parser.parse_args()
@@ -104,7 +117,7 @@ def main() -> int:
     give_up = time.monotonic() + arguments.deadline
     while True:
         for target, expected in list(pending.items()):
-            last[target] = probe(target, arguments.base, timeout=min(5.0, arguments.deadline))
+            last[target] = probe(target, arguments.base, min(5.0, arguments.deadline), arguments.cafile)
             if last[target] == expected:
                 del pending[target]
         if not pending or time.monotonic() >= give_up:

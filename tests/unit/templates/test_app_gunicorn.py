@@ -109,3 +109,14 @@ def test_each_request_is_logged_once_by_the_app_not_again_by_gunicorn() -> None:
     for text in (unit(), supervisor):
         assert "--access-logfile" not in text and "--access-logformat" not in text
         assert "--error-logfile -" in text
+
+
+def test_with_nginx_elsewhere_no_unix_socket_meets_reuse_port() -> None:
+    # gunicorn sets SO_REUSEPORT on every bind and a unix socket refuses it (EOPNOTSUPP): with the
+    # shared TCP port, each colour's gate port comes from its drop-in instead of a socket.
+    text = unit(app_uses_unix_sockets=False)
+    assert "--bind unix:" not in text
+    assert "--bind 10.0.0.5:8001 \\" in text and "--bind ${BARESTACK_GATE_BIND} \\" in text
+    assert "--reuse-port \\" in text and "--certfile /etc/ssl/barestack/gunicorn-backend.crt \\" in text
+    single_host = unit()
+    assert "--reuse-port" not in single_host and "BARESTACK_GATE_BIND" not in single_host
