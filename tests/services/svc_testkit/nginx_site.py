@@ -1,9 +1,10 @@
 """The nginx role's own site, rendered locally: Debian's nginx on a free loopback port, temp prefix.
 
-``roles/nginx/templates/barestack-site.conf.j2`` is rendered with Jinja2 from the role's
-``defaults/main.yml`` plus a few local values (listen address and port, this host as the only
-app host, the gunicorn sockets' directory), the way Ansible renders it on a host: routes, prefixes,
-forwarded headers, upstream keepalive, rate limits and security headers are the role's, not a copy.
+``roles/nginx/templates/barestack-site.conf.j2`` is rendered by Ansible's own templar
+(``role_template.py``) from the role's ``defaults/main.yml`` plus a few local values (listen
+address and port, this host as the only app host, the gunicorn sockets' directory), the way
+Ansible renders it on a host: routes, prefixes, forwarded headers, upstream keepalive, rate limits
+and security headers are the role's, not a copy.
 The site goes into a minimal ``nginx.conf`` of our own (pid, logs and temp paths under the prefix),
 so nothing needs root (as root, nginx's workers run as ``nobody``: the socket directory must be
 reachable for them, which ``start`` ensures for the directories it creates).
@@ -18,18 +19,18 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-import jinja2
 import yaml
 
 from svc_testkit.nginx_server import NGINX, missing_binary  # noqa: F401 (callers use nginx_site.missing_binary)
 from svc_testkit.ports import free_port, wait_for_port
 from svc_testkit.processes import die_with_parent, stop_group
+from svc_testkit.role_template import render_role_template
 
 REPO = Path(__file__).resolve().parents[3]
 ROLE = REPO / "roles" / "nginx"
@@ -58,16 +59,6 @@ http {{
 """
 
 
-def _difference(left: Iterable[Any], right: Iterable[Any]) -> list[Any]:
-    """Ansible's ``difference`` filter (the template uses it; plain Jinja2 has none)."""
-    exclude = list(right)
-    result: list[Any] = []
-    for item in left:
-        if item not in exclude and item not in result:
-            result.append(item)
-    return result
-
-
 def role_defaults() -> dict[str, Any]:
     with ROLE_DEFAULTS.open(encoding="utf-8") as handle:
         return dict(yaml.safe_load(handle))
@@ -77,7 +68,7 @@ def site_variables(listen_port: int, socket_dir: Path, **overrides: Any) -> dict
     """The role's defaults with the local values on top.
 
     Defaults that are Ansible expressions (``{{ groups['app'] ... }}``, facts) cannot be evaluated
-    here; they are dropped unless overridden, and StrictUndefined makes any use of one fail.
+    here; they are dropped unless overridden, and the templar fails on any use of one (undefined).
     """
     local: dict[str, Any] = {
         "ansible_managed": MANAGED,
@@ -116,15 +107,7 @@ def link_live_sockets(variables: Mapping[str, Any]) -> None:
 
 
 def render_site(variables: Mapping[str, Any]) -> str:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(SITE_TEMPLATE.parent)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,  # as Ansible's template module renders
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    environment.filters["difference"] = _difference
-    return environment.get_template(SITE_TEMPLATE.name).render(**variables)
+    return render_role_template(ROLE, SITE_TEMPLATE.name, variables)
 
 
 @dataclass

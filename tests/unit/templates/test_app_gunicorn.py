@@ -4,29 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
 import pytest
 import yaml
-from ansible.plugins.filter.core import FilterModule as CoreFilters
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar
 
 from .render import ROLES, render
 
-DEFAULTS = yaml.safe_load((ROLES / "app" / "defaults" / "main.yml").read_text())
+# Loaded as a play loads role defaults: their "{{ ... }}" strings are templates Ansible evaluates.
+LOADER = DataLoader()
+DEFAULTS = LOADER.load_from_file(str(ROLES / "app" / "defaults" / "main.yml"), trusted_as_template=True)
 VARS = yaml.safe_load((ROLES / "app" / "vars" / "main.yml").read_text())
 
 
-def _evaluate(expression: Any, variables: dict[str, Any]) -> Any:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    env.filters.update(CoreFilters().filters())
-    return env.from_string(str(expression)).render(**variables)
-
-
 def workers_for(vcpus: int, memtotal_mb: int) -> dict[str, int]:
-    variables: dict[str, Any] = {"ansible_facts": {"processor_vcpus": vcpus, "memtotal_mb": memtotal_mb}}
-    for name in ("app_gunicorn_cores", "app_gunicorn_memory_workers"):
-        variables[name] = _evaluate(DEFAULTS[name], variables)
-    counts = DEFAULTS["app_gunicorn_workers"].items()
-    return {service: int(_evaluate(value, variables)) for service, value in counts}
+    """app_gunicorn_workers as Ansible's templar evaluates it on a host with these facts."""
+    facts = {"processor_vcpus": vcpus, "memtotal_mb": memtotal_mb}
+    templar = Templar(loader=LOADER, variables={**DEFAULTS, "ansible_facts": facts})
+    counts = templar.template(DEFAULTS["app_gunicorn_workers"])
+    return {service: int(count) for service, count in counts.items()}
 
 
 @pytest.mark.parametrize(
