@@ -98,3 +98,23 @@ def test_the_ttl_setting_is_checked(auth_env: dict[str, str]) -> None:
     for bad in ("-1", "61", "soon"):
         with pytest.raises(ConfigError, match="BARESTACK_CATALOGUE_TTL"):
             _frontend("http://127.0.0.1:9", auth_env, bad)
+
+
+def test_a_browser_with_the_current_anonymous_page_gets_304(
+    backend: tuple[LiveServer, metrics.RequestMetrics], auth_env: dict[str, str]
+) -> None:
+    server, _ = backend
+    client = _frontend(server.url, auth_env, "60").test_client()
+    page = client.get("/")
+    etag = page.headers["ETag"]
+    assert page.status_code == 200 and "backend/echo-001" in page.get_data(as_text=True)
+    again = client.get("/", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    # Another filter is another page, with its own tag: the browser's tag for / does not fit it.
+    filtered = client.get("/?q=echo", headers={"If-None-Match": etag})
+    assert filtered.status_code == 200 and "1 of 6 modules" in filtered.get_data(as_text=True)
+    assert filtered.headers["ETag"] != etag
+    # A logged-in person's page is rendered for them: never a 304 from the anonymous page's tag.
+    login(client, PERSON)
+    theirs = client.get("/", headers={"If-None-Match": etag})
+    assert theirs.status_code == 200 and "Logged in as" in theirs.get_data(as_text=True)
