@@ -450,3 +450,19 @@ def test_the_page_is_rendered_once_per_second_per_viewer_and_never_shown_to_anot
     # A kept page never outlives its viewer's access (within its second, too).
     write_accounts(path, [OPERATOR])
     assert otto.get("/").status_code == 401
+
+
+def test_health_encodes_a_snapshot_once_and_its_age_on_every_call(infra_env: dict[str, str]) -> None:
+    from barestack_infrastructure.routes.status import HEALTH_KEY
+
+    app = create_app(Settings.from_env({**infra_env, "BARESTACK_COLLECT_INTERVAL": "30"}))
+    client = app.test_client()
+    first = client.get("/health")
+    assert first.status_code == 200 and first.mimetype == "application/json"
+    snapshot = app.extensions["barestack_infrastructure.collector"].get()
+    assert first.get_json() == {**snapshot.to_json(), "age_s": first.get_json()["age_s"]}
+    time.sleep(0.3)
+    bodies = [client.get("/health").get_json() for _ in range(3)]
+    assert app.extensions[HEALTH_KEY].encodings == 1
+    assert bodies[-1]["age_s"] >= first.get_json()["age_s"] + 0.2  # counted now, not kept
+    assert all(body["checks"] == first.get_json()["checks"] for body in bodies)

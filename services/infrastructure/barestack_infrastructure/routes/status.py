@@ -8,7 +8,7 @@ import time
 
 from barestack_common import auth
 from barestack_common import metrics as request_metrics
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, session
+from flask import Blueprint, Response, current_app, render_template, request, session
 
 from barestack_infrastructure import metrics
 from barestack_infrastructure.access import operator_required
@@ -85,10 +85,44 @@ def dashboard() -> tuple[str, int]:
     return page, 200
 
 
+class HealthBodies:
+    """The parts of /health's JSON that only change with the snapshot, encoded once per snapshot.
+
+    The status, age and staleness are computed on each call (a snapshot turns stale as it ages,
+    and /health must never call stale data healthy); the checks, units and backups, most of the
+    body, are encoded when a new snapshot comes and spliced in after them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._tail = ""
+        self.encodings = 0
+
+    def body(self, current: Snapshot, live: dict[str, object]) -> str:
+        with self._lock:
+            if self._snapshot is not current:
+                self._snapshot, self._tail = current, _compact(current.fixed_json())[1:]
+                self.encodings += 1
+            tail = self._tail
+        return f"{_compact(live)[:-1]},{tail}\n"
+
+
+def _compact(document: object) -> str:
+    return current_app.json.dumps(document, separators=(",", ":"))
+
+
+HEALTH_KEY = "barestack_infrastructure.health"
+
+
 @blueprint.get("/health")
 def health() -> tuple[Response, int]:
     current = snapshot()
-    return jsonify(current.to_json()), 200 if current.healthy else 503
+    bodies: HealthBodies = current_app.extensions.setdefault(HEALTH_KEY, HealthBodies())
+    live = current.live_json()  # once: the status code says what the body says
+    body = bodies.body(current, live)
+    status = 200 if live["status"] == "ok" else 503
+    return current_app.response_class(body, mimetype="application/json"), status
 
 
 @blueprint.get("/metrics")
