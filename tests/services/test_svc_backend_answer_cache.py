@@ -149,3 +149,21 @@ def test_without_keeping_every_listing_is_built_again(backend_env: dict[str, str
     run_id = insert_run(backend_env["DATABASE_URL"])
     assert client.get("/runs").get_json()["runs"][0]["id"] == run_id
     assert app.extensions["barestack_backend"].answers.builds == 2
+
+
+def test_health_kept_for_a_token_holder_never_reaches_an_anonymous_caller(
+    backend_env: dict[str, str], api_token: str
+) -> None:
+    """/health's answer is encoded once per check result and kind of caller: the messages naming
+    hosts and ports stay with token holders even when they asked first."""
+    env = {**backend_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    app = make_app(env)
+    detailed = with_token(app, api_token).get("/health")
+    assert detailed.status_code == 503
+    assert "refused" in detailed.get_json()["checks"]["redis"]["message"].lower()
+    for _ in range(2):
+        anonymous = app.test_client().get("/health")
+        redis_check = anonymous.get_json()["checks"]["redis"]
+        assert anonymous.status_code == 503 and redis_check["error"] == "ConnectionError"
+        assert "127.0.0.1" not in anonymous.get_data(as_text=True)
+        assert "refused" not in redis_check["message"].lower()
