@@ -118,3 +118,26 @@ def test_a_browser_with_the_current_anonymous_page_gets_304(
     login(client, PERSON)
     theirs = client.get("/", headers={"If-None-Match": etag})
     assert theirs.status_code == 200 and "Logged in as" in theirs.get_data(as_text=True)
+
+
+def test_while_one_view_refreshes_the_listing_the_others_get_the_expired_one(
+    backend: tuple[LiveServer, metrics.RequestMetrics], auth_env: dict[str, str]
+) -> None:
+    import threading
+
+    server, counted = backend
+    app = _frontend(server.url, auth_env, str(TTL_S))
+    client = app.test_client()
+    assert client.get("/").status_code == 200
+    before = counted.own().count
+    time.sleep(TTL_S + 0.1)  # expired, but within a second interval
+    fetching = app.extensions["barestack_frontend.backend"]._fetch_lock
+    pages: list[int] = []
+    with fetching:  # as while another view's call to the backend is under way
+        view = threading.Thread(target=lambda: pages.append(client.get("/").status_code))
+        view.start()
+        view.join(timeout=3)
+        assert not view.is_alive(), "a view waited for another view's backend call"
+    assert pages == [200] and counted.own().count == before  # the expired listing, no call
+    assert client.get("/").status_code == 200  # nobody fetching: this view asks the backend
+    assert counted.own().count == before + 1
