@@ -141,3 +141,21 @@ def test_while_one_view_refreshes_the_listing_the_others_get_the_expired_one(
     assert pages == [200] and counted.own().count == before  # the expired listing, no call
     assert client.get("/").status_code == 200  # nobody fetching: this view asks the backend
     assert counted.own().count == before + 1
+
+
+def test_pages_of_the_expired_listing_and_the_new_one_are_both_kept() -> None:
+    """Views answered from the expired listing during a fetch must not drop the new listing's page
+    (each would then render 400 rows again), and the newest two listings are all that is kept."""
+    from barestack_frontend.routes.pages import AnonymousPages, EncodedPage
+
+    pages = AnonymousPages()
+    old, new, newer = {"count": 1}, {"count": 2}, {"count": 3}
+    key = ("", "/?")
+    pages.put(old, key, EncodedPage.of("old"))
+    pages.put(new, key, EncodedPage.of("new"))
+    old_page, new_page = pages.get(old, key), pages.get(new, key)
+    assert old_page is not None and old_page.body == b"old"
+    assert new_page is not None and new_page.body == b"new"
+    pages.put(newer, key, EncodedPage.of("newer"))
+    assert pages.get(old, key) is None and pages.get(new, key) is not None
+    assert pages.get({"count": 2}, key) is None  # an equal listing is not the same listing

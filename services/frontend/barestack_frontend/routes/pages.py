@@ -39,28 +39,39 @@ class AnonymousPages:
     Such a page depends only on the listing, the proxy's prefix and the path with its query (the
     filter, the login link's ``next``): nothing personal, no CSRF token. While the backend client
     hands out the same listing object (its catalogue TTL), the same request gets the same HTML,
-    so 400 rows are rendered once per listing instead of once per view. A new listing drops every
-    kept page; at most ``MAX_PAGES`` (distinct filters) are kept per listing.
+    so 400 rows are rendered once per listing instead of once per view. The pages of the last
+    ``LISTINGS`` listings are kept (views answered from the expired listing while a new one is
+    fetched must not drop the new one's pages, nor the other way round); at most ``MAX_PAGES``
+    (distinct filters) per listing.
     """
 
     MAX_PAGES = 64
+    LISTINGS = 2
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._listing: dict[str, Any] | None = None
-        self._pages: dict[tuple[str, str], EncodedPage] = {}
+        # id(listing) -> (the listing itself, its pages), oldest first
+        self._by_listing: dict[int, tuple[dict[str, Any], dict[tuple[str, str], EncodedPage]]] = {}
         self.renders = 0
 
     def get(self, listing: dict[str, Any], key: tuple[str, str]) -> "EncodedPage | None":
         with self._lock:
-            return self._pages.get(key) if self._listing is listing else None
+            kept = self._by_listing.get(id(listing))
+            return kept[1].get(key) if kept is not None and kept[0] is listing else None
 
     def put(self, listing: dict[str, Any], key: tuple[str, str], page: "EncodedPage") -> None:
         with self._lock:
             self.renders += 1
-            if self._listing is not listing or len(self._pages) >= self.MAX_PAGES:
-                self._listing, self._pages = listing, {}
-            self._pages[key] = page
+            kept = self._by_listing.get(id(listing))
+            if kept is None or kept[0] is not listing:
+                kept = (listing, {})
+                self._by_listing.pop(id(listing), None)
+                self._by_listing[id(listing)] = kept
+                while len(self._by_listing) > self.LISTINGS:
+                    del self._by_listing[next(iter(self._by_listing))]
+            if len(kept[1]) >= self.MAX_PAGES:
+                kept[1].clear()
+            kept[1][key] = page
 
 
 @dataclass(frozen=True)
