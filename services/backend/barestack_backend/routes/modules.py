@@ -132,7 +132,8 @@ def send_answer(answer: Answer) -> Response:
     """A kept (or just built) JSON answer, with its ETag; 304 to a caller that already has it."""
     response = current_app.response_class(answer.body, mimetype="application/json")
     response.set_etag(answer.etag)
-    return response.make_conditional(request)
+    # make_conditional() also dates the response and looks for ranges: only worth it when asked.
+    return response.make_conditional(request) if "If-None-Match" in request.headers else response
 
 
 def _listing(items: list[str], extra: dict[str, Any], keep: bool = True) -> Answer:

@@ -121,7 +121,9 @@ def index() -> str | Response:
         anonymous_pages().put(listing, key, page)
     response = current_app.response_class(page.body, mimetype="text/html")
     response.set_etag(page.etag)
-    return response.make_conditional(request)  # 304 to a browser that has this page already
+    if "If-None-Match" in request.headers:
+        return response.make_conditional(request)  # 304 to a browser that has this page already
+    return response
 
 
 def _render_module(service: str, module: str, args_text: str = "", error: str | None = None) -> str:
