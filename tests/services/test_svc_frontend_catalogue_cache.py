@@ -141,6 +141,8 @@ def test_while_one_view_refreshes_the_listing_the_others_get_the_expired_one(
     assert pages == [200] and counted.own().count == before  # the expired listing, no call
     assert client.get("/").status_code == 200  # nobody fetching: this view asks the backend
     assert counted.own().count == before + 1
+    # The backend's answer did not change: the page rendered from the first one still serves.
+    assert app.extensions[ANONYMOUS_PAGES_KEY].renders == 1
 
 
 def test_pages_of_the_expired_listing_and_the_new_one_are_both_kept() -> None:

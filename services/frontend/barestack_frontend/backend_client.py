@@ -138,6 +138,9 @@ class BackendClient:
                     self._catalogue = None  # a failure leaves nothing stale behind
                 raise
             with self._catalogue_lock:
+                if fetched == self._catalogue:
+                    # Unchanged: hand out the same object, so what was rendered from it stays valid.
+                    fetched = self._catalogue
                 self._catalogue, self._catalogue_at = fetched, time.monotonic()
             return fetched
         finally:
