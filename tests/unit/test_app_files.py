@@ -21,6 +21,9 @@ from typing import ClassVar
 import pytest
 
 FILES = Path(__file__).resolve().parents[2] / "roles" / "app" / "files"
+sys.path.insert(0, str(FILES.parents[2] / "tests" / "services"))
+
+from svc_testkit.tls import make_tls_files  # noqa: E402
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -181,54 +184,12 @@ def test_start_live_names_each_deployed_services_live_colour(tmp_path: Path) -> 
     assert programs == ["barestack-backend-green", "barestack-frontend-blue"]
 
 
-def _ca_and_server_certificate(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA and a certificate it signs for IP 127.0.0.1, as the tls role makes for each host."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-
-    def build(subject: str, issuer: x509.Name | None, key: ec.EllipticCurvePrivateKey, signer, ca: bool):
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(issuer or name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if not ca:
-            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-            builder = builder.add_extension(san, critical=False)
-        return builder.sign(signer, hashes.SHA256())
-
-    ca_key, host_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_cert = build("test CA", None, ca_key, ca_key, ca=True)
-    host_cert = build("app", ca_cert.subject, host_key, ca_key, ca=False)
-    paths = directory / "ca.crt", directory / "host.crt", directory / "host.key"
-    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(host_cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        host_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return paths
-
-
 def test_gate_checks_a_colour_on_its_own_tls_port_against_the_project_ca(tmp_path: Path) -> None:
     # With Nginx on another host each colour answers the gate on a loopback TLS port of its own.
     import ssl
 
-    ca, certificate, key = _ca_and_server_certificate(tmp_path)
+    tls = make_tls_files(tmp_path)
+    ca, certificate, key = tls.ca, tls.certificate, tls.key
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificate, key)

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -31,6 +31,7 @@ from svc_testkit.nginx_server import NGINX, missing_binary  # noqa: F401 (caller
 from svc_testkit.ports import free_port, wait_for_port
 from svc_testkit.processes import die_with_parent, stop_group
 from svc_testkit.role_template import render_role_template
+from svc_testkit.tls import make_tls_files
 
 REPO = Path(__file__).resolve().parents[3]
 ROLE = REPO / "roles" / "nginx"
@@ -55,7 +56,7 @@ http {{
     uwsgi_temp_path {base}/tmp/uwsgi;
     scgi_temp_path {base}/tmp/scgi;
     include {site};
-}}
+{extra}}}
 """
 
 
@@ -115,6 +116,7 @@ class NginxSite:
     process: subprocess.Popen[bytes]
     base: Path
     port: int
+    cleanup: list[Path] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -127,6 +129,7 @@ class NginxSite:
         port: int | None = None,
         output: int | IO[bytes] | None = subprocess.DEVNULL,
         access_log: bool = False,
+        extra_conf: str = "",
         **overrides: Any,
     ) -> "NginxSite":
         """nginx in the foreground with the role's site; ``output`` takes its stdout and stderr."""
@@ -139,7 +142,9 @@ class NginxSite:
         site.write_text(render_site(variables), encoding="utf-8")
         config = base / "nginx.conf"
         config.write_text(
-            CONFIG.format(base=base, site=site, access_log="/dev/stdout" if access_log else "off"),
+            CONFIG.format(
+                base=base, site=site, access_log="/dev/stdout" if access_log else "off", extra=extra_conf
+            ),
             encoding="utf-8",
         )
         if os.geteuid() == 0:
@@ -173,26 +178,48 @@ class NginxSite:
         """The role's site for services listening on loopback TCP ports (the test kit's live servers).
 
         Rendered as the role renders it for app hosts other than the web host: one upstream server per
-        service at the app host's private address (here 127.0.0.1) and its port.
+        service at the app host's private address (here 127.0.0.1), over TLS verified against the
+        project CA and the app name. The live servers speak plain HTTP, so a TLS end of our own (a
+        server block in the same nginx, with a test CA's certificate, as gunicorn's --certfile on a
+        host) stands in front of each and passes requests on untouched.
         """
-        ports = {
-            service: urlsplit(url).port
-            for service, url in (
-                ("backend", backend_url),
-                ("frontend", frontend_url),
-                ("infrastructure", infrastructure_url),
-            )
-        }
+        urls = {"backend": backend_url, "frontend": frontend_url, "infrastructure": infrastructure_url}
+        ports = {service: urlsplit(url).port for service, url in urls.items()}
         if None in ports.values():
             raise ValueError(f"every service URL needs an explicit port: {ports}")
-        return cls.start(
+        app_name = "app.barestack.internal"
+        tls_dir = Path(tempfile.mkdtemp(prefix="barestack-nginx-tls-"))
+        tls = make_tls_files(tls_dir, dns_names=(app_name,))
+        tls_ports = {service: free_port() for service in urls}
+        extra_conf = "".join(
+            f"""    server {{
+        listen 127.0.0.1:{tls_ports[service]} ssl;
+        ssl_certificate {tls.certificate};
+        ssl_certificate_key {tls.key};
+        location / {{
+            proxy_pass {url};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+        }}
+    }}
+"""
+            for service, url in urls.items()
+        )
+        site = cls.start(
             Path("/nonexistent"),
+            extra_conf=extra_conf,
             nginx_app_hosts=["app"],
             hostvars={"app": {"barestack_host_address": "127.0.0.1"}},
-            nginx_app_tcp_ports=ports,
+            nginx_app_tcp_ports=tls_ports,
+            nginx_app_tls_ca_file=str(tls.ca),
+            nginx_app_tls_name=app_name,
         )
+        site.cleanup.append(tls_dir)
+        return site
 
     def stop(self) -> None:
         """Fast shutdown (SIGTERM), then SIGKILL to the whole process group if it lingers."""
         stop_group(self.process, timeout_s=5)
-        shutil.rmtree(self.base, ignore_errors=True)
+        for path in [self.base, *self.cleanup]:
+            shutil.rmtree(path, ignore_errors=True)
