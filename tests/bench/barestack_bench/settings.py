@@ -13,6 +13,8 @@ SERVICES_DIR = REPO_ROOT / "services"
 VENV_MANAGER = SERVICES_DIR / "tools" / "venv_manager.py"
 NAIVE_PLAYBOOK = REPO_ROOT / "tests" / "bench" / "playbooks" / "naive_venvs.yml"
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
+# What runs the services on the bench's machines (the app role's app_process_manager).
+PROCESS_MANAGERS = ("systemd", "supervisor")
 # The bench's controller-side state (gitignored .cache/): its own wheelhouse cache, apart from
 # other runs', and the source trees it deploys. The trees keep the same paths from run to run, as a
 # checkout does: the role keys its wheelhouse cache on the source path, and a user's deploys come
@@ -29,6 +31,8 @@ class BenchSettings:
     iterations: int = 3
     release: str = "trixie"
     machine_name: str = "bench-stack"
+    # app_process_manager in the bench machines' inventory (host_vars); the role's default is systemd.
+    process_manager: str = "systemd"
     # Part 3: module counts measured for real, and the naive baseline's measured sample.
     module_counts: tuple[int, ...] = (400, 1000)
     naive_sample: int = 30
@@ -55,6 +59,10 @@ class BenchSettings:
     backup_machine_name: str = "bench-backup"
 
     def __post_init__(self) -> None:
+        if self.process_manager not in PROCESS_MANAGERS:
+            raise ValueError(
+                f"the process manager is one of {', '.join(PROCESS_MANAGERS)}, got {self.process_manager!r}"
+            )
         if self.iterations < 1:
             raise ValueError(f"iterations must be at least 1, got {self.iterations}")
         if not self.module_counts or any(count < 1 for count in self.module_counts):
