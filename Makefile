@@ -146,6 +146,8 @@ vault: setup
 #   make bench PART=backup    backup/restore time, repository size and RPO for a generated 1 GiB
 #                             database, on a machine of its own (not in "all"; BENCH_ARGS='--backup-size-mb 256')
 #   make bench BENCH_ARGS='--iterations 1 --module-counts 100'   quicker, for trying changes
+#   make bench PART=deploy BENCH_ARGS='--process-manager supervisor'   the services under supervisor
+#                             (bench/results/bench-deploy-supervisor.{json,md}; not with the requests part)
 #   make bench-smoke          the bench code on small N without a machine (< 1 min)
 PART       ?= all
 BENCH_ARGS ?=
