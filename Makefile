@@ -130,6 +130,11 @@ vault: setup
 	  print("vault_barestack_backup_ssh_private_key: |"); [print("  " + l) for l in open(d + "/k").read().splitlines()]; \
 	  print("vault_barestack_backup_ssh_public_key: " + open(d + "/k.pub").read().strip())' "$$keydir" >> "$$vault"); \
 	rm -rf "$$keydir"; \
+	cadir=$$(mktemp -d); ANSIBLE_ROLES_PATH=$(CURDIR)/roles ansible-playbook playbooks/tls-ca.yml -e tls_ca_out="$$cadir" >/dev/null; \
+	(umask 077; python3 -c 'import sys; d = sys.argv[1]; \
+	  [(print(f"vault_barestack_tls_ca_{n}: |"), [print("  " + l) for l in open(f"{d}/tls-ca.{f}").read().splitlines()]) \
+	   for n, f in (("cert", "crt"), ("key", "key"))]' "$$cadir" >> "$$vault"); \
+	rm -rf "$$cadir"; \
 	ansible-vault encrypt --vault-password-file "$$passfile" "$$vault" >/dev/null; \
 	echo "wrote $$vault (encrypted); vault password in $$passfile"; \
 	echo "run: ansible-playbook site.yml -i inventories/$(ENV)/hosts.yml --vault-password-file $$passfile"
@@ -141,6 +146,8 @@ vault: setup
 #   make bench PART=backup    backup/restore time, repository size and RPO for a generated 1 GiB
 #                             database, on a machine of its own (not in "all"; BENCH_ARGS='--backup-size-mb 256')
 #   make bench BENCH_ARGS='--iterations 1 --module-counts 100'   quicker, for trying changes
+#   make bench PART=deploy BENCH_ARGS='--process-manager supervisor'   the services under supervisor
+#                             (bench/results/bench-deploy-supervisor.{json,md}; not with the requests part)
 #   make bench-smoke          the bench code on small N without a machine (< 1 min)
 PART       ?= all
 BENCH_ARGS ?=

@@ -17,7 +17,7 @@ def test_the_site_has_the_roles_routes_and_headers(tmp_path: Path) -> None:
     defaults = nginx_site.role_defaults()
     for route in defaults["nginx_app_routes"]:
         assert f"location {route['path']} {{" in site
-        assert f"server unix:{tmp_path}/{route['service']}/gunicorn.sock;" in site
+        assert f"server unix:{tmp_path}/live/{route['service']}.sock;" in site
         assert f'proxy_set_header X-Forwarded-Prefix "{route["prefix"]}";' in site
     for name in defaults["nginx_security_headers"]:
         assert f"add_header {name} " in site

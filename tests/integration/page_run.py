@@ -75,9 +75,11 @@ def walk(
     driver.get(f"{base}/infra/")
     if "barestack" not in driver.title.lower() or "log in" in driver.page_source.lower()[:2000]:
         raise AssertionError(f"the dashboard did not open for the operator: {driver.title!r}")
-    backend_row = driver.find_element(By.ID, "unit-barestack-backend")
-    if not backend_row.find_elements(By.CSS_SELECTOR, ".badge.up"):
-        raise AssertionError(f"the dashboard does not show the backend unit up: {backend_row.text!r}")
+    # Blue/green: the dashboard lists both colours of the backend; the live one is up.
+    backend_rows = driver.find_elements(By.CSS_SELECTOR, "tr[id^='unit-barestack-backend@']")
+    if not any(row.find_elements(By.CSS_SELECTOR, ".badge.up") for row in backend_rows):
+        texts = [row.text for row in backend_rows]
+        raise AssertionError(f"the dashboard does not show a backend colour up: {texts!r}")
     if expect_warning:
         unit, text = expect_warning
         # The collector reads systemd and journald every few seconds: wait for the row to show it.

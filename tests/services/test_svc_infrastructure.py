@@ -420,3 +420,49 @@ def test_malformed_requests_are_4xx(client: FlaskClient, infra_env: dict[str, st
     assert client.get("/nope").status_code == 404
     anonymous = dashboard(infra_env)
     assert anonymous.get("/metrics", headers={"Cookie": "barestack_session=\x7f%%%"}).status_code == 401
+
+
+def test_the_page_is_rendered_once_per_second_per_viewer_and_never_shown_to_another(
+    infra_env: dict[str, str], tmp_path: Path
+) -> None:
+    from barestack_infrastructure.routes.status import PAGES_KEY
+    from svc_testkit.accounts import csrf_from
+
+    second_operator = User("otto", "otto-operator-passphrase", operator=True)
+    path = tmp_path / "accounts.json"
+    write_accounts(path, [OPERATOR, second_operator])
+    env = {**infra_env, "BARESTACK_ACCOUNTS_FILE": str(path)}
+    app = create_app(Settings.from_env(env))
+    olga, otto = app.test_client(), app.test_client()
+    olga.set_cookie("barestack_session", session_cookie(env, OPERATOR), path="/")
+    otto.set_cookie("barestack_session", session_cookie(env, second_operator), path="/")
+    assert olga.get("/").status_code == 200  # the first snapshot is collected
+    time.sleep(1 - time.time() % 1)  # at the start of a second: the next views fall in one
+    pages = [olga.get("/").get_data(as_text=True) for _ in range(5)]
+    renders = app.extensions[PAGES_KEY].renders
+    assert len(set(pages)) <= 2 and renders <= 3  # the first view, and at most one second boundary
+    theirs = otto.get("/").get_data(as_text=True)
+    assert "Logged in as <strong>otto</strong>" in theirs and "olga" not in theirs
+    assert csrf_from(theirs) != csrf_from(pages[-1])
+    time.sleep(1.1)  # another second: the ages on the page are counted again
+    olga.get("/")
+    assert app.extensions[PAGES_KEY].renders > renders + 1
+    # A kept page never outlives its viewer's access (within its second, too).
+    write_accounts(path, [OPERATOR])
+    assert otto.get("/").status_code == 401
+
+
+def test_health_encodes_a_snapshot_once_and_its_age_on_every_call(infra_env: dict[str, str]) -> None:
+    from barestack_infrastructure.routes.status import HEALTH_KEY
+
+    app = create_app(Settings.from_env({**infra_env, "BARESTACK_COLLECT_INTERVAL": "30"}))
+    client = app.test_client()
+    first = client.get("/health")
+    assert first.status_code == 200 and first.mimetype == "application/json"
+    snapshot = app.extensions["barestack_infrastructure.collector"].get()
+    assert first.get_json() == {**snapshot.to_json(), "age_s": first.get_json()["age_s"]}
+    time.sleep(0.3)
+    bodies = [client.get("/health").get_json() for _ in range(3)]
+    assert app.extensions[HEALTH_KEY].encodings == 1
+    assert bodies[-1]["age_s"] >= first.get_json()["age_s"] + 0.2  # counted now, not kept
+    assert all(body["checks"] == first.get_json()["checks"] for body in bodies)

@@ -43,3 +43,21 @@ def test_outside_journald_lines_are_plain() -> None:
         formatter.format(record("barestack_backend.worker", logging.INFO, "x"))
         == "INFO barestack_backend.worker: x"
     )
+
+
+def test_each_request_is_one_line_without_its_query_string(
+    backend_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    from barestack_backend.app import create_app
+    from barestack_backend.settings import Settings
+
+    client = create_app(Settings.from_env(backend_env)).test_client()
+    capsys.readouterr()
+    assert client.get("/health").status_code == 200
+    assert client.get("/runs?limit=5&secret=hunter2").status_code == 401
+    lines = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(r"GET /health 200 [0-9.]+ms from=\S+", lines[0]), lines
+    assert re.fullmatch(r"GET /runs 401 [0-9.]+ms from=\S+", lines[1]), lines
+    assert "hunter2" not in "\n".join(lines)

@@ -19,6 +19,7 @@ from barestack_common.env import ConfigError
 from barestack_frontend.app import create_app
 from barestack_frontend.settings import Settings
 from flask.testing import FlaskClient
+from itsdangerous import BadSignature
 from svc_testkit.accounts import PERSON, User, csrf_from, login, session_csrf, write_accounts
 from svc_testkit.ports import free_port
 from svc_testkit.runs_db import count_runs
@@ -395,3 +396,27 @@ def test_with_accounts_but_no_secret_key_the_service_refuses_to_start(
     finally:
         stop(server)
     assert "environment variable SECRET_KEY is not set, but the accounts file" in server.log
+
+
+def test_a_new_secret_key_ends_every_session_though_the_signer_is_kept(
+    live_backend: str, auth_env: dict[str, str]
+) -> None:
+    """The session cookie's signer is built once per key (not per request); a key change still
+    refuses every cookie signed with the old one, and a forged cookie is still anonymous."""
+    client = frontend(live_backend, auth_env)
+    login(client, PERSON)
+    app = client.application
+    interface = app.session_interface
+    assert interface.get_signing_serializer(app) is interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    assert "Logged in as" in client.get("/").get_data(as_text=True)
+    cookie = client.get_cookie("barestack_session")
+    assert cookie is not None
+    app.secret_key = "another-secret-key-of-at-least-32-characters"
+    with pytest.raises(BadSignature):  # the old key's cookie no longer verifies
+        interface.get_signing_serializer(app).loads(cookie.value)  # type: ignore[attr-defined]
+    assert "Logged in as" not in client.get("/").get_data(as_text=True)
+    app.secret_key = auth_env["SECRET_KEY"]
+    login(client, PERSON)
+    assert "Logged in as" in client.get("/").get_data(as_text=True)
+    client.set_cookie("barestack_session", "eyJ1c2VyIjoicGlldCJ9.forged.signature", path="/")
+    assert "Logged in as" not in client.get("/").get_data(as_text=True)

@@ -31,6 +31,12 @@ VALID_SECRETS = {
 }
 
 
+# The links between hosts need TLS (what barestack_tls_links says for a layout of several hosts), with
+# a generated CA's folder as the local environment sets it.
+TLS_LINKS: dict[str, object] = {"barestack_tls_links": True, "barestack_tls_ca_dir": "/nonexistent/secrets"}
+PEM_CERT = "-----BEGIN CERTIFICATE-----\nTUlJQg==\n-----END CERTIFICATE-----\n"
+
+
 def run_validation(
     tmp_path: Path,
     extra_vars: dict[str, object],
@@ -211,6 +217,19 @@ BAD_VALUES: list[tuple[dict[str, object], str]] = [
     ({"backup_warn_redis_after_hours": -1}, "backup_warn_redis_after_hours"),
     ({"postgresql_archive_mode": "sometimes"}, "postgresql_archive_mode"),
     ({"postgresql_archive_command": "cp %p /tmp/'x'"}, "postgresql_archive_command"),
+    # TLS between hosts: checked once the groups span more than one host (barestack_tls_links).
+    ({**TLS_LINKS, "tls_renew_days": 400}, "tls_renew_days"),
+    ({**TLS_LINKS, "tls_cert_days": "a year"}, "tls_cert_days"),
+    ({**TLS_LINKS, "tls_ca_days": 30}, "tls_ca_days"),
+    ({**TLS_LINKS, "tls_app_name": "app; return 200"}, "tls_app_name"),
+    ({**TLS_LINKS, "barestack_tls_ca_cert": "not a certificate"}, "tls_ca_cert"),
+    ({**TLS_LINKS, "barestack_tls_ca_dir": ""}, "tls_ca_cert"),
+    (
+        {**TLS_LINKS, "barestack_tls_ca_cert": PEM_CERT, "barestack_tls_ca_key": "zq-tiny-secret"},
+        "tls_ca_key",
+    ),
+    ({"nginx_app_tls_name": "app; return 200"}, "nginx_app_tls_name"),
+    ({"app_env_tls_ca_file": "relative/ca.crt"}, "app_env_tls_ca_file"),
 ]
 
 

@@ -34,6 +34,10 @@ def test_make_vault_gives_the_inventory_every_secret(tmp_path: Path, environment
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(ROOT / "Makefile", project / "Makefile")
+    # make vault generates the project CA with this playbook and the tls role.
+    (project / "playbooks").mkdir()
+    shutil.copy(ROOT / "playbooks" / "tls-ca.yml", project / "playbooks" / "tls-ca.yml")
+    shutil.copytree(ROOT / "roles" / "tls", project / "roles" / "tls")
     shutil.copytree(ROOT / "inventories" / environment, project / "inventories" / environment)
 
     made = _make_vault(project, environment)
@@ -65,6 +69,16 @@ def test_make_vault_gives_the_inventory_every_secret(tmp_path: Path, environment
     validated = _validate(local_hosts, "--vault-password-file", str(password_file))
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert "failed=0" in validated.stdout
+
+    # The vault's project CA passes the tls role's checks once the links between hosts need it, and a
+    # broken one stops the run naming its variable, never printing the key.
+    vault_password = ("--vault-password-file", str(password_file))
+    links = ("-e", "barestack_tls_links=true")
+    split = _validate(local_hosts, *vault_password, *links)
+    assert split.returncode == 0, split.stdout + split.stderr
+    broken = _validate(local_hosts, *vault_password, *links, "-e", "barestack_tls_ca_key=x")
+    assert broken.returncode != 0
+    assert "tls_ca_key must be the CA's PEM private key" in broken.stdout
 
     # Without the vault password the same run stops: the secrets really come from the vault.
     locked = _validate(local_hosts)

@@ -36,6 +36,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, abort, current_app, g, request, session
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -207,6 +209,28 @@ class AuthSettings:
         )
 
 
+class KeptSerializerSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per key, not per request.
+
+    Flask builds it on every request, visitors without a cookie included (and building it encodes
+    a probe value to learn its type): a tenth of a cached page view. It depends only on the
+    secret key and its fallbacks, so it is kept until they change; it holds no per-request state.
+    """
+
+    def __init__(self) -> None:
+        self._kept: tuple[tuple[object, ...], URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if not app.secret_key:
+            return None
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        kept = self._kept  # one read: another thread may replace it meanwhile, never half of it
+        if kept is None or kept[0] != key:
+            kept = (key, super().get_signing_serializer(app))
+            self._kept = kept
+        return kept[1]
+
+
 def install(app: Flask, settings: AuthSettings) -> Accounts:
     """Session cookie, body limit, the template helpers ``current_user()`` and ``csrf_token()``, and
     the templates both apps include (``barestack_head.html``), after the app's own."""
@@ -225,6 +249,7 @@ def install(app: Flask, settings: AuthSettings) -> Accounts:
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
     )
+    app.session_interface = KeptSerializerSessions()
     accounts = Accounts(settings.accounts_file)
     app.extensions[EXTENSION_KEY] = accounts
     app.add_template_global(current_user)

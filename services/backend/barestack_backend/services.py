@@ -7,6 +7,7 @@ from barestack_common.redact import secrets_in_url
 from flask import current_app
 
 from barestack_backend import redis_connection
+from barestack_backend.answer_cache import AnswerCache
 from barestack_backend.db import Database, pool_size_from_env
 from barestack_backend.module_catalog import ModuleCatalog
 from barestack_backend.run_queue import RunQueue
@@ -22,6 +23,7 @@ class BackendServices:
     redis: redis.Redis
     queue: RunQueue
     catalog: ModuleCatalog
+    answers: AnswerCache
     secrets: list[str] = field(default_factory=list)
 
     @classmethod
@@ -37,6 +39,7 @@ class BackendServices:
             redis=client,
             queue=RunQueue(client, settings.runs_stream, settings.runs_group),
             catalog=ModuleCatalog(settings.venv_mapping_path),
+            answers=AnswerCache(settings.answer_cache_s),
             secrets=secrets_in_url(settings.database_url) + secrets_in_url(settings.redis_url),
         )
 

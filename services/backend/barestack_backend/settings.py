@@ -18,6 +18,8 @@ DEFAULT_MAX_ARGS_BYTES = 16384
 DEFAULT_MAX_BODY_BYTES = 65536
 DEFAULT_TOKEN_CACHE_S = 1.0
 MAX_TOKEN_CACHE_S = 30.0
+DEFAULT_ANSWER_CACHE_S = 1.0
+MAX_ANSWER_CACHE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class Settings:
     # Seconds a process trusts a token it checked (0: check every request): a revoked token is
     # refused within this long. It spares the token's PostgreSQL round trip on most requests.
     token_cache_s: float = DEFAULT_TOKEN_CACHE_S
+    # Seconds a process reuses its encoded run listings (/modules with a token, /runs; 0: never):
+    # how stale a listing may be (see barestack_backend.answer_cache).
+    answer_cache_s: float = DEFAULT_ANSWER_CACHE_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -58,5 +63,8 @@ class Settings:
             max_body_bytes=env.positive_int(environ, "BARESTACK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             token_cache_s=env.seconds(
                 environ, "BARESTACK_TOKEN_CACHE_SECONDS", DEFAULT_TOKEN_CACHE_S, 0, MAX_TOKEN_CACHE_S
+            ),
+            answer_cache_s=env.seconds(
+                environ, "BARESTACK_ANSWER_CACHE_SECONDS", DEFAULT_ANSWER_CACHE_S, 0, MAX_ANSWER_CACHE_S
             ),
         )

@@ -53,7 +53,8 @@ class BackendClient:
 
     The catalogue as shown to people who are not logged in (no user: the same for all of them)
     is kept ``catalogue_ttl_s`` seconds per process: a busy front page asks the backend once per
-    interval, not once per view. One caller fetches it while the others wait for that answer. A
+    interval, not once per view. One caller fetches it; while it does, the others get the expired
+    listing (at most two intervals old), or wait for that answer when there is none that recent. A
     failed call is not kept, and a logged-in person's listing (their runs) is always fresh.
     """
 
@@ -65,7 +66,8 @@ class BackendClient:
         self._token = token
         self.http = http_client.KeepAliveClient()
         self.catalogue_ttl_s = catalogue_ttl_s
-        self._catalogue_lock = threading.Lock()
+        self._catalogue_lock = threading.Lock()  # guards the kept listing and its time
+        self._fetch_lock = threading.Lock()  # held by the one caller asking the backend for it
         self._catalogue: dict[str, Any] | None = None
         self._catalogue_at = 0.0
 
@@ -114,12 +116,35 @@ class BackendClient:
         if user is not None or self.catalogue_ttl_s <= 0:
             return self._call("GET", "/modules", user=user)
         with self._catalogue_lock:
-            fresh = time.monotonic() - self._catalogue_at < self.catalogue_ttl_s
-            if self._catalogue is None or not fresh:
-                self._catalogue = None  # a failure below leaves nothing stale behind
-                self._catalogue = self._call("GET", "/modules")
-                self._catalogue_at = time.monotonic()
-            return self._catalogue
+            kept, age = self._catalogue, time.monotonic() - self._catalogue_at
+        if kept is not None and age < self.catalogue_ttl_s:
+            return kept
+        # Expired: one caller asks the backend. While it does, the others are answered from the
+        # expired listing for up to another interval instead of all waiting for that one call.
+        if kept is not None and age < 2 * self.catalogue_ttl_s:
+            if not self._fetch_lock.acquire(blocking=False):
+                return kept
+        else:
+            self._fetch_lock.acquire()
+        try:
+            with self._catalogue_lock:
+                kept, age = self._catalogue, time.monotonic() - self._catalogue_at
+            if kept is not None and age < self.catalogue_ttl_s:
+                return kept  # fetched by the caller this one waited for
+            try:
+                fetched = self._call("GET", "/modules")
+            except Exception:
+                with self._catalogue_lock:
+                    self._catalogue = None  # a failure leaves nothing stale behind
+                raise
+            with self._catalogue_lock:
+                if fetched == self._catalogue:
+                    # Unchanged: hand out the same object, so what was rendered from it stays valid.
+                    fetched = self._catalogue
+                self._catalogue, self._catalogue_at = fetched, time.monotonic()
+            return fetched
+        finally:
+            self._fetch_lock.release()
 
     def module(self, service: str, module: str, user: str | None = None) -> dict[str, Any]:
         return self._call("GET", self._module_path(service, module), user=user)

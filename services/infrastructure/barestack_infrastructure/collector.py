@@ -62,11 +62,20 @@ class Snapshot:
         return datetime.fromtimestamp(self.collected_at, UTC).isoformat(timespec="seconds")
 
     def to_json(self) -> dict[str, Any]:
+        return {**self.live_json(), **self.fixed_json()}
+
+    def live_json(self) -> dict[str, Any]:
+        """What changes as the snapshot ages: /health computes it on every call."""
         return {
             "status": "ok" if self.healthy else "unavailable",
             "collected_at": self.collected_at_iso,
             "age_s": round(self.age_s, 1),
             "stale": self.stale,
+        }
+
+    def fixed_json(self) -> dict[str, Any]:
+        """What stays as long as this snapshot does: /health encodes it once per snapshot."""
+        return {
             "checks": {check.component: check.to_json() for check in self.checks},
             "systemd_available": self.systemd_available,
             "units": {unit.unit: unit.to_json() for unit in self.units},

@@ -2,9 +2,9 @@
 
 Parts: converge, nochange, venvs, requests, deploy, wheelhouse, backup.
 
-Writes bench/results/bench-<parts>.json and .md and prints the Markdown. Exit codes: 0 every part
-ran (targets missed or not: the report says), 1 a part failed (the others still ran and are
-reported), 2 bad input (nothing was started).
+Writes bench/results/bench-<parts>.json and .md (bench-<parts>-supervisor.* with --process-manager
+supervisor) and prints the Markdown. Exit codes: 0 every part ran (targets missed or not: the report
+says), 1 a part failed (the others still ran and are reported), 2 bad input (nothing was started).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from barestack_bench.report import (
 )
 from barestack_bench.results import PartResult
 from barestack_bench.session import Session
-from barestack_bench.settings import RESULTS_DIR, BenchSettings
+from barestack_bench.settings import PROCESS_MANAGERS, RESULTS_DIR, BenchSettings
 
 
 def _parts(value: str) -> list[str]:
@@ -139,6 +139,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="the bench machine's name (bench-..., default bench-stack); an existing one is replaced",
     )
     parser.add_argument(
+        "--process-manager",
+        choices=PROCESS_MANAGERS,
+        default=BenchSettings.process_manager,
+        help="app_process_manager on the bench's machines (default systemd); results get a -<manager> "
+        "suffix unless systemd. The requests part needs systemd (its baseline copies the backend's unit)",
+    )
+    parser.add_argument(
         "--api-token-file",
         type=Path,
         help="a file holding an API token for /api/ (default: one the requests part creates on its machine)",
@@ -156,7 +163,27 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--render", type=Path, metavar="JSON", help="only write the Markdown of an earlier run's JSON again"
     )
-    return parser.parse_args(argv)
+    arguments = parser.parse_args(argv)
+    if arguments.process_manager != "systemd" and "requests" in arguments.part:
+        parser.error(
+            "the requests part's hello-world baseline is a copy of the backend's systemd unit: "
+            f"run it with --process-manager systemd, not {arguments.process_manager}"
+        )
+    return arguments
+
+
+def run_name(parts: list[str], process_manager: str) -> str:
+    """The results' file name: bench-<parts>[-<manager>], so a supervisor run keeps systemd's files."""
+    name = "bench-" + ("all" if parts == list(ALL_PARTS) else "-".join(parts))
+    return name if process_manager == "systemd" else f"{name}-{process_manager}"
+
+
+def run_command(parts: list[str], process_manager: str) -> str:
+    """How to run the same again, as the report quotes it."""
+    command = "make bench" + ("" if parts == list(ALL_PARTS) else f" PART={','.join(parts)}")
+    if process_manager != "systemd":
+        command += f" BENCH_ARGS='--process-manager {process_manager}'"
+    return command
 
 
 def _read_secret(path: Path | None) -> str | None:
@@ -200,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             naive_sample=arguments.naive_sample,
             keep_machine=arguments.keep_machine,
             machine_name=arguments.machine_name,
+            process_manager=arguments.process_manager,
             request_duration_s=float(arguments.request_seconds),
             request_connections=arguments.request_connections,
             backup_size_mb=arguments.backup_size_mb,
@@ -239,10 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         session.close()
     controller["load_average_end"] = load_average()
-    every = arguments.part == list(ALL_PARTS)
-    command = "make bench" + ("" if every else f" PART={','.join(arguments.part)}")
     report = RunReport(
-        command=command,
+        command=run_command(arguments.part, settings.process_manager),
         started=started_at,
         finished=_now(),
         duration_s=time.monotonic() - started,
@@ -251,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         parts=parts,
         errors=errors,
     )
-    name = "bench-" + ("all" if arguments.part == list(ALL_PARTS) else "-".join(arguments.part))
+    name = run_name(arguments.part, settings.process_manager)
     json_path, markdown_path, markdown = write_report(report, arguments.results_dir, name)
     print(markdown)
     session.progress(f"wrote {json_path} and {markdown_path}")

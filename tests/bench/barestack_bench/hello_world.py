@@ -18,7 +18,10 @@ import urllib.request
 from barestack_bench.hosts import Host, HostCommandError
 
 UNIT = "bench-hello"
-SOURCE_UNIT = "/etc/systemd/system/barestack-backend.service"
+# The backend's template unit (one instance per blue/green colour): the copy takes the live
+# colour's instance paths (the colour the live link Nginx connects through points at).
+SOURCE_UNIT = "/etc/systemd/system/barestack-backend@.service"
+LIVE_LINK = "/etc/nginx/barestack-upstreams/backend.sock"
 UNIT_PATH = f"/run/systemd/system/{UNIT}.service"
 APP_DIR = "/run/bench-hello"
 # In the backend's socket folder: the unit may write there, and Nginx's group may connect.
@@ -67,7 +70,10 @@ def setup_script(port: int) -> str:
         f"install -d -m 0755 {APP_DIR}; "
         f"printf '%s' {quoted_app} > {APP_DIR}/bench_hello.py; chmod 0644 {APP_DIR}/bench_hello.py; "
         f"grep -q -- '--bind unix:' {SOURCE_UNIT}; "
+        f'colour=$(basename "$(readlink {LIVE_LINK})" .sock); '
+        'case "$colour" in blue|green) ;; *) echo "no live colour: $colour" >&2; exit 1;; esac; '
         f"sed -e 's#--bind unix:[^ ]*#--bind unix:{SOCKET}#' "
+        '-e "s#%i#$colour#g" '
         r"-e 's#--bind [0-9.]*:[0-9]* \\$#\\#' "
         f"-e 's#barestack_backend.wsgi:app#--pythonpath {APP_DIR} bench_hello:app#' "
         f"-e 's#^SyslogIdentifier=.*#SyslogIdentifier={UNIT}#' "

@@ -11,7 +11,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from barestack_bench.hosts import CommandResult, HostCommandError, check_result
@@ -77,23 +77,45 @@ class BenchMachine:
         return CommandResult(completed.returncode, completed.stdout, completed.stderr)
 
 
-def write_inventory(directory: Path, entries: Sequence[Entry], group_vars: Path) -> Path:
+def write_inventory(
+    directory: Path,
+    entries: Sequence[Entry],
+    group_vars: Path,
+    host_vars: Mapping[str, object] | None = None,
+) -> Path:
     """An inventory directory: how to reach the machines as ``testmachine inventory`` writes it
     (the one writer of that, shared with make demo and the drills), every machine in all four
-    groups, and the given group_vars (symlinked). Returns the directory, for ``-i``.
+    groups, the given group_vars (symlinked), and ``host_vars`` for every machine in
+    host_vars/<name>.yml (above group_vars, as molecule's supervisor scenario sets its manager).
+    Returns the directory, for ``-i``.
 
-    JSON is valid YAML, so the standard library writes the groups.
+    JSON is valid YAML, so the standard library writes the groups and the host variables.
     """
     directory.mkdir(parents=True, exist_ok=True)
     names = [entry.name for entry in entries]
     (directory / "machines.yml").write_text(_tool("inventory", *names).stdout, encoding="utf-8")
-    groups = {"all": {"children": {group: {"hosts": dict.fromkeys(names, None)} for group in ALL_GROUPS}}}
-    (directory / "groups.yml").write_text(json.dumps(groups, indent=2) + "\n", encoding="utf-8")
+    write_groups(directory, names, host_vars or {})
     link = directory / "group_vars"
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(group_vars)
     return directory
+
+
+def write_groups(directory: Path, names: Sequence[str], host_vars: Mapping[str, object]) -> None:
+    """groups.yml (every machine in all four groups) and host_vars/<name>.yml, only those given:
+    a file left by an earlier run in the same folder is removed, not kept."""
+    groups = {"all": {"children": {group: {"hosts": dict.fromkeys(names, None)} for group in ALL_GROUPS}}}
+    (directory / "groups.yml").write_text(json.dumps(groups, indent=2) + "\n", encoding="utf-8")
+    host_vars_dir = directory / "host_vars"
+    host_vars_dir.mkdir(exist_ok=True)
+    for stale in host_vars_dir.glob("*.yml"):
+        stale.unlink()
+    if host_vars:
+        for name in names:
+            (host_vars_dir / f"{name}.yml").write_text(
+                json.dumps(dict(host_vars), indent=2) + "\n", encoding="utf-8"
+            )
 
 
 def write_local_inventory(directory: Path, python: str) -> Path:

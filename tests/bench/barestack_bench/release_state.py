@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
+from dataclasses import dataclass
 
 from barestack_bench.hosts import Host
 from barestack_bench.wrk import USER_AGENT
@@ -19,18 +20,81 @@ def current_release(host: Host) -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def stale_web_workers(host: Host) -> list[str]:
-    """gunicorn workers whose working directory is not in the current release (should be none)."""
+UPSTREAM_LINKS = "/etc/nginx/barestack-upstreams"
+
+
+@dataclass(frozen=True)
+class LiveInstance:
+    """A web service's live blue/green colour (where Nginx's link points) and its gunicorn master."""
+
+    colour: str
+    pid: int  # 0: not running
+    argv: tuple[str, ...]
+
+    def option(self, name: str) -> str | None:
+        """The value gunicorn was started with for ``name`` (e.g. --keep-alive), None if absent."""
+        for index, word in enumerate(self.argv[:-1]):
+            if word == name:
+                return self.argv[index + 1]
+        return None
+
+
+def _main_pid(process_manager: str) -> str:
+    """Shell setting $main to the gunicorn master of $service's $colour (0 when it is not running).
+
+    systemd: the instance's MainPID. supervisor: the program's pid (with-env, setpriv and
+    systemd-cat each exec the next, so it is gunicorn's master); not a number when unknown.
+    """
+    if process_manager == "systemd":
+        query = "systemctl show -p MainPID --value barestack-$service@$colour"
+    elif process_manager == "supervisor":
+        query = "supervisorctl pid barestack-$service-$colour"
+    else:
+        raise ValueError(f"unknown process manager {process_manager!r}")
+    return f'main=$({query} 2>/dev/null); case "$main" in ""|*[!0-9]*) main=0;; esac; '
+
+
+def _live_masters_script(process_manager: str, per_master: str) -> str:
     services = " ".join(WEB_SERVICES)
-    script = (
-        f"current=$(readlink -f {CURRENT}); "
+    return (
         f"for service in {services}; do "
-        "main=$(systemctl show -p MainPID --value barestack-$service); "
+        # The live blue/green colour: where the link Nginx connects through points.
+        f'colour=$(basename "$(readlink {UPSTREAM_LINKS}/$service.sock)" .sock); '
+        + _main_pid(process_manager)
+        + per_master
+        + "done"
+    )
+
+
+def live_instances(host: Host, process_manager: str) -> dict[str, LiveInstance]:
+    """Each web service's live colour and the command line its gunicorn master runs."""
+    script = _live_masters_script(
+        process_manager,
+        'printf "%s %s %s " "$service" "$colour" "$main"; '
+        '{ [ "$main" -gt 0 ] && tr "\\0" "\\037" < /proc/$main/cmdline; } || true; echo; ',
+    )
+    return parse_live_instances(host.run(["bash", "-c", script]).stdout)
+
+
+def parse_live_instances(output: str) -> dict[str, LiveInstance]:
+    """``live_instances``' lines: service, colour, master PID, then its argv joined by 0x1f."""
+    found: dict[str, LiveInstance] = {}
+    for line in output.splitlines():
+        service, colour, pid, *rest = line.split(" ", 3)
+        argv = tuple(word for word in "".join(rest).split("\x1f") if word)
+        found[service] = LiveInstance(colour, int(pid), argv)
+    return found
+
+
+def stale_web_workers(host: Host, process_manager: str) -> list[str]:
+    """gunicorn workers whose working directory is not in the current release (should be none)."""
+    script = f"current=$(readlink -f {CURRENT}); " + _live_masters_script(
+        process_manager,
         '[ "$main" -gt 0 ] || { echo "$service: not running"; continue; }; '
         "for worker in $(cat /proc/$main/task/*/children); do "
         "cwd=$(readlink /proc/$worker/cwd || true); "
         'case "$cwd" in "$current"/*) ;; *) echo "$service worker $worker: $cwd";; esac; '
-        "done; done"
+        "done; ",
     )
     result = host.run(["bash", "-c", script])
     return [line for line in result.stdout.splitlines() if line.strip()]
@@ -43,12 +107,12 @@ def access_log_size(host: Host) -> int:
 
 def error_answers_since(host: Host, offset: int) -> Counter[str]:
     """'<status> <path>' -> count, for the bench's requests Nginx answered other than 2xx/3xx
-    after ``offset`` (combined log format: the user agent is the last quoted field)."""
+    after ``offset`` (combined log format, the user agent quoted, then the site's upstream=)."""
     agent = f'"{USER_AGENT}"'
     script = (
         f"tail -c +{offset + 1} {shlex.quote(NGINX_ACCESS_LOG)} | "
         f"awk -v agent={shlex.quote(agent)} "
-        "'substr($0, length($0) - length(agent) + 1) == agent && $9 !~ /^[23][0-9][0-9]$/ {print $9, $7}'"
+        "'index($0, agent) > 0 && $9 !~ /^[23][0-9][0-9]$/ {print $9, $7}'"
     )
     result = host.run(["bash", "-c", script])
     return Counter(line.strip() for line in result.stdout.splitlines() if line.strip())

@@ -114,6 +114,12 @@ def render_part(part: PartResult) -> list[str]:
     return [*lines, ""]
 
 
+def process_manager(report: RunReport) -> str:
+    """What ran the services: the run's setting; systemd for runs from before the setting existed
+    (the role's default, which they all used)."""
+    return str(report.settings.get("process_manager", "systemd"))
+
+
 def render_markdown(report: RunReport) -> str:
     controller = report.controller
     lines = [
@@ -125,6 +131,8 @@ def render_markdown(report: RunReport) -> str:
         f"commit {controller.get('commit')}, with playbooks/roles and services/ as copied at the start "
         f"(content hashes {controller.get('project_snapshot')}, {controller.get('services_snapshot')}); "
         f"{controller.get('ansible')}; {controller.get('wrk')}.",
+        "",
+        f"Process manager: **{process_manager(report)}** (`app_process_manager` on the bench's machines).",
         "",
         "Each figure: median of its runs, with min and max. Comparisons are between figures of this run.",
         "",

@@ -84,10 +84,16 @@ class Session:
         return self._stack_tree
 
     def site(
-        self, stack: Stack, tree: Path, label: str, environment: dict[str, str] | None = None
+        self,
+        stack: Stack,
+        tree: Path,
+        label: str,
+        environment: dict[str, str] | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> PlaybookRun:
         """Converge site.yml on the stack, deploying the source tree ``tree`` (``environment``:
-        extra variables for the ansible-playbook process, e.g. an empty UV_CACHE_DIR)."""
+        extra variables for the ansible-playbook process, e.g. an empty UV_CACHE_DIR; ``overrides``:
+        extra vars for this run only, e.g. a gunicorn setting the deploy part changes)."""
         extra_vars: dict[str, Any] = {
             "app_source_dir": str(tree),
             "app_wheelhouse_cache_dir": str(WHEELHOUSE_CACHE_DIR),
@@ -101,6 +107,7 @@ class Session:
                     "from": ["0.0.0.0/0"],
                 }
             ],
+            **(overrides or {}),
         }
         run = run_playbook(
             self.project,
@@ -114,12 +121,16 @@ class Session:
         stack.tree = tree
         return run
 
+    def host_vars(self) -> dict[str, Any]:
+        """What every bench machine's inventory sets for its host (--process-manager)."""
+        return {"app_process_manager": self.settings.process_manager}
+
     def fresh_stack(self) -> Stack:
         """A new, empty machine (the previous bench machine, if any, is destroyed first)."""
         self.close()
         machine = BenchMachine.create(self.settings.machine_name, self.settings.release)
         inventory = write_inventory(
-            self.work_dir / "inventory", [machine.entry], self.project.local_group_vars
+            self.work_dir / "inventory", [machine.entry], self.project.local_group_vars, self.host_vars()
         )
         self._stack = Stack(machine=machine, inventory=inventory)
         return self._stack

@@ -1,41 +1,22 @@
-"""Render a role's template the way Ansible does, without a host (Trellis' tests/templates idea)."""
+"""Render a role's template the way Ansible does, without a host (Trellis' tests/templates idea).
+
+Ansible's own templar renders it (``svc_testkit/role_template.py``), so filters, ``trim_blocks``,
+undefined variables and the role's filter_plugins behave as on a converge.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from ansible.plugins.filter.core import FilterModule as CoreFilters
-from ansible.plugins.filter.mathstuff import FilterModule as MathFilters
-from ansible.plugins.filter.urls import FilterModule as UrlFilters
-
 ROOT = Path(__file__).resolve().parents[3]
 ROLES = ROOT / "roles"
+if str(ROOT / "tests" / "services") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests" / "services"))
 
-
-def _role_filters(role: str) -> dict[str, Any]:
-    filters: dict[str, Any] = {}
-    for path in sorted((ROLES / role / "filter_plugins").glob("*.py")):
-        spec = importlib.util.spec_from_file_location(f"{role}_{path.stem}", path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        filters.update(module.FilterModule().filters())
-    return filters
+from svc_testkit.role_template import render_role_template  # noqa: E402
 
 
 def render(role: str, template: str, **variables: Any) -> str:
-    # Ansible's own settings: trim_blocks on, undefined variables are errors.
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(ROLES / role / "templates"),
-        trim_blocks=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(CoreFilters().filters())
-    env.filters.update(UrlFilters().filters())
-    env.filters.update(MathFilters().filters())
-    env.filters.update(_role_filters(role))
-    return env.get_template(template).render(ansible_managed="managed by barestack", **variables)
+    return render_role_template(ROLES / role, template, variables)

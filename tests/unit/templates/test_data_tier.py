@@ -29,10 +29,12 @@ def test_pg_hba_split_hosts_allows_exactly_the_app_hosts_as_app_role() -> None:
     lines = hba_lines(
         render("postgresql", "pg_hba.conf.j2", postgresql_app_addresses=["10.0.0.7", "10.0.0.8"], **PG)
     )
-    remote = [line for line in lines if line[0] == "host" and not line[3].startswith(("127.", "::1"))]
+    tcp = [line for line in lines if line[0].startswith("host")]
+    remote = [line for line in tcp if not line[3].startswith(("127.", "::1"))]
+    # Over TLS only: hostssl for exactly the app hosts, never a plain host line for them.
     assert remote == [
-        ["host", "barestack", "barestack_app", "10.0.0.7/32", "scram-sha-256"],
-        ["host", "barestack", "barestack_app", "10.0.0.8/32", "scram-sha-256"],
+        ["hostssl", "barestack", "barestack_app", "10.0.0.7/32", "scram-sha-256"],
+        ["hostssl", "barestack", "barestack_app", "10.0.0.8/32", "scram-sha-256"],
     ]
 
 
@@ -65,8 +67,31 @@ def test_redis_single_host_binds_loopback_and_keeps_protected_mode() -> None:
     )
     assert "bind 127.0.0.1 -::1" in lines
     assert "protected-mode yes" in lines
+    # One host: plain TCP on loopback, no TLS.
+    assert "port 6379" in lines
+    assert not [line for line in lines if line.startswith("tls-")]
     assert "appendonly yes" in lines
     assert "maxmemory 256mb" in lines
+
+
+def test_redis_with_app_hosts_elsewhere_speaks_tls_only() -> None:
+    lines = conf_lines(
+        render(
+            "redis",
+            "redis.conf.j2",
+            redis_bind=["127.0.0.1", "-::1", "10.0.0.4"],
+            redis_app_addresses=["10.0.0.7"],
+            redis_persistence="aof",
+            redis_tls_dir="/etc/ssl/barestack",
+            **REDIS,
+        )
+    )
+    # No plain TCP port on any address: the port clients use is the TLS one.
+    assert "port 0" in lines
+    assert "tls-port 6379" in lines
+    assert "port 6379" not in lines
+    assert "tls-cert-file /etc/ssl/barestack/redis.crt" in lines
+    assert "tls-key-file /etc/ssl/barestack/redis.key" in lines
 
 
 def test_redis_rdb_and_no_cap() -> None:

@@ -26,11 +26,10 @@ SECRETS = {
 }
 
 
-@pytest.fixture(scope="module")
-def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("cannot run here: needs root (make test runs as root): writes root-owned files")
-    tmp = tmp_path_factory.mktemp("env")
+def write_env_files(tmp: Path, data_host: str) -> Path:
+    """Run the app_env role on localhost, with PostgreSQL and Redis on data_host (localhost or another)."""
+    other = {data_host: {"barestack_host_address": "10.0.0.4"}}
+    hosts = {"localhost": None} if data_host == "localhost" else other
     (tmp / "hosts.json").write_text(
         json.dumps(
             {
@@ -41,7 +40,11 @@ def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                         # playbooks/group_vars/all/helpers.yml derives it for playbooks under playbooks/.
                         "barestack_host_address": "127.0.0.1",
                     },
-                    "children": {g: {"hosts": {"localhost": None}} for g in ("postgres", "redis", "app")},
+                    "children": {
+                        "postgres": {"hosts": hosts},
+                        "redis": {"hosts": hosts},
+                        "app": {"hosts": {"localhost": None}},
+                    },
                 }
             }
         )
@@ -58,6 +61,8 @@ def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "ansible-playbook",
             "-i",
             str(tmp / "hosts.json"),
+            "--limit",
+            "localhost",
             str(tmp / "play.yml"),
             "-e",
             f"@{tmp / 'vars.json'}",
@@ -67,6 +72,30 @@ def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for secret in SECRETS.values():
         assert secret not in result.stdout + result.stderr
     return tmp / "etc"
+
+
+@pytest.fixture(scope="module")
+def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("cannot run here: needs root (make test runs as root): writes root-owned files")
+    return write_env_files(tmp_path_factory.mktemp("env"), "localhost")
+
+
+def test_data_tier_on_another_host_is_reached_over_verified_tls(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("cannot run here: needs root (make test runs as root): writes root-owned files")
+    env_dir = write_env_files(tmp_path, "db1")
+    backend = read_env(env_dir / "backend.env")
+    worker = read_env(env_dir / "worker.env")
+    infra = read_env(env_dir / "infrastructure.env")
+    verify = "?sslmode=verify-full&sslrootcert=/etc/ssl/barestack/ca.crt"
+    assert backend["DATABASE_URL"] == (
+        "postgresql://barestack_app:p%40ss%2Fword%3A1-0123456789@10.0.0.4:5432/barestack" + verify
+    )
+    assert worker["DATABASE_URL"] == infra["DATABASE_URL"] == backend["DATABASE_URL"]
+    tls = "?ssl_cert_reqs=required&ssl_check_hostname=true&ssl_ca_certs=/etc/ssl/barestack/ca.crt"
+    assert backend["REDIS_URL"] == "rediss://barestack:r%2Fp%40ss-0123456789abc@10.0.0.4:6379/0" + tls
+    assert worker["REDIS_URL"] == "rediss://barestack-worker:w-0123456789abcdef@10.0.0.4:6379/0" + tls
 
 
 def read_env(path: Path) -> dict[str, str]:

@@ -27,6 +27,8 @@ def site(**overrides: object) -> str:
         "nginx_app_hosts": [],
         "nginx_tls_common_name": "web1",
         "nginx_snippets": {},  # the site task's vars read files/nginx/*.conf
+        "nginx_app_tls_ca_file": "/etc/ssl/barestack/ca.crt",
+        "nginx_app_tls_name": "app.barestack.internal",
     }
     return render("nginx", "barestack-site.conf.j2", **{**variables, **overrides})
 
@@ -37,10 +39,13 @@ def test_without_app_hosts_it_serves_the_placeholder() -> None:
     assert "try_files $uri $uri/ =404;" in text
 
 
-def test_app_on_this_host_goes_through_unix_sockets() -> None:
+def test_app_on_this_host_goes_through_the_live_colours_socket() -> None:
+    # Each upstream names the symlink the app role's blue/green deploy swaps on a switch.
     text = site(inventory_hostname="app1", nginx_app_hosts=["app1"])
-    assert "server unix:/run/barestack/backend/gunicorn.sock;" in text
-    assert "server unix:/run/barestack/frontend/gunicorn.sock;" in text
+    assert "server unix:/etc/nginx/barestack-upstreams/backend.sock;" in text
+    assert "server unix:/etc/nginx/barestack-upstreams/frontend.sock;" in text
+    assert "include" not in text.split("server {")[0].split("upstream barestack_backend")[1]
+    assert "gunicorn.sock" not in text
     assert "10.0.0." not in text
 
 
@@ -49,13 +54,25 @@ def test_app_on_other_hosts_goes_over_tcp_to_each() -> None:
     assert "server 10.0.0.5:8001;" in text and "server 10.0.0.6:8001;" in text
     assert "server 10.0.0.5:8003;" in text
     assert "unix:" not in text
+    # Over TLS, checked against the project CA and the app hosts' shared name.
+    assert "http://" not in text
+    assert "proxy_pass https://barestack_backend/;" in text
+    assert "proxy_ssl_verify on;" in text
+    assert "proxy_ssl_trusted_certificate /etc/ssl/barestack/ca.crt;" in text
+    assert "proxy_ssl_name app.barestack.internal;" in text
+
+
+def test_app_on_this_host_needs_no_tls() -> None:
+    text = site(inventory_hostname="app1", nginx_app_hosts=["app1"])
+    assert "proxy_pass http://barestack_backend/;" in text
+    assert "proxy_ssl" not in text
 
 
 def test_routes_strip_their_prefix_and_say_it() -> None:
     text = site(nginx_app_hosts=["app1"])
     api = text[text.index("location /api/ {") :]
     api = api[: api.index("}")]
-    assert "proxy_pass http://barestack_backend/;" in api
+    assert "proxy_pass https://barestack_backend/;" in api
     assert 'proxy_set_header X-Forwarded-Prefix "/api";' in api
     # A location with its own proxy_set_header must repeat the forwarding headers.
     assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in api
@@ -89,7 +106,16 @@ def test_site_hides_the_version_and_caps_bodies() -> None:
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="Debian's nginx is not installed")
 def test_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
-    (tmp_path / "site.conf").write_text(site(nginx_placeholder_root=str(tmp_path), nginx_app_hosts=["app1"]))
+    # App hosts elsewhere: the TLS upstream directives too, with a real CA certificate to load.
+    ca = tmp_path / "ca.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(tmp_path / "ca.key"), "-out", str(ca), "-subj", "/CN=test CA", "-days", "2"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    (tmp_path / "site.conf").write_text(
+        site(nginx_placeholder_root=str(tmp_path), nginx_app_hosts=["app1"], nginx_app_tls_ca_file=str(ca))
+    )
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
         f"http {{\n  access_log off;\n  gzip on;\n"
@@ -110,7 +136,7 @@ def test_writes_and_logins_are_rate_limited_but_not_the_app_hosts_own_calls() ->
     login = login[: login.index("}")]
     assert "limit_req zone=barestack_login" in login
     # An exact location must pass /login on unchanged, not the "/" a URI part would make of it.
-    assert "proxy_pass http://barestack_frontend;" in login
+    assert "proxy_pass https://barestack_frontend;" in login
     assert text.count("limit_req zone=barestack_writes") == 3
 
 

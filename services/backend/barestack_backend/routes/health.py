@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from barestack_common.redact import describe_error
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app
 
 from barestack_backend import auth
 from barestack_backend.services import BackendServices, current
@@ -66,6 +66,7 @@ class HealthResults:
         self._lock = threading.Lock()
         self._outcomes: dict[str, CheckOutcome] | None = None
         self._checked_at = 0.0
+        self._bodies: dict[bool, bytes] = {}  # the answer to each kind of caller, per outcome
         self.runs = 0  # how many times the checks ran: what the cache exists to keep low
 
     def get(self, services: BackendServices) -> dict[str, CheckOutcome]:
@@ -77,8 +78,24 @@ class HealthResults:
                     "redis": _timed_check("redis", services.redis.ping, services.secrets),
                 }
                 self._checked_at = time.monotonic()
+                self._bodies = {}
                 self.runs += 1
             return self._outcomes
+
+    def body(self, outcomes: dict[str, CheckOutcome], detailed: bool) -> bytes:
+        """The JSON answer for these outcomes, encoded once per outcome and kind of caller."""
+        with self._lock:
+            kept = self._bodies.get(detailed) if outcomes is self._outcomes else None
+        if kept is not None:
+            return kept
+        checks = {name: outcome.to_json(name, detailed) for name, outcome in outcomes.items()}
+        status = "ok" if all(outcome.ok for outcome in outcomes.values()) else "unavailable"
+        text = current_app.json.dumps({"status": status, "checks": checks}, separators=(",", ":"))
+        body = (text + "\n").encode()
+        with self._lock:
+            if outcomes is self._outcomes:
+                self._bodies[detailed] = body
+        return body
 
 
 def results() -> HealthResults:
@@ -88,8 +105,9 @@ def results() -> HealthResults:
 
 @blueprint.get("/health")
 def health() -> tuple[Response, int]:
-    outcomes = results().get(current())
-    detailed = auth.current_identity() is not None
-    checks = {name: outcome.to_json(name, detailed) for name, outcome in outcomes.items()}
+    kept = results()
+    outcomes = kept.get(current())
+    # Token holders get the failures' messages (hosts, ports); anonymous callers only their class.
+    body = kept.body(outcomes, detailed=auth.current_identity() is not None)
     healthy = all(outcome.ok for outcome in outcomes.values())
-    return jsonify({"status": "ok" if healthy else "unavailable", "checks": checks}), 200 if healthy else 503
+    return current_app.response_class(body, mimetype="application/json"), 200 if healthy else 503

@@ -16,6 +16,7 @@ from barestack_common.redact import describe_error
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from barestack_backend import auth, run_queries, run_request
+from barestack_backend.answer_cache import Answer
 from barestack_backend.errors import DATABASE_UNAVAILABLE, ApiError, database_unavailable, log_database_error
 from barestack_backend.module_catalog import Catalog, CatalogUnavailable, ModuleEntry
 from barestack_backend.run_model import Run
@@ -127,15 +128,19 @@ def encoded_listings() -> EncodedListings:
     return current_app.extensions.setdefault(LISTINGS_KEY, EncodedListings())
 
 
-def _json_response(text: str) -> Response:
-    return current_app.response_class(text + "\n", mimetype="application/json")
+def send_answer(answer: Answer) -> Response:
+    """A kept (or just built) JSON answer, with its ETag; 304 to a caller that already has it."""
+    response = current_app.response_class(answer.body, mimetype="application/json")
+    response.set_etag(answer.etag)
+    # make_conditional() also dates the response and looks for ranges: only worth it when asked.
+    return response.make_conditional(request) if "If-None-Match" in request.headers else response
 
 
-def _listing(items: list[str], extra: dict[str, Any]) -> Response:
+def _listing(items: list[str], extra: dict[str, Any], keep: bool = True) -> Answer:
     """``{"count": N, "modules": [...], **extra}`` from entries already encoded."""
     tail = _compact(extra)[1:-1]
     members = f'"count":{len(items)},"modules":[{",".join(items)}]' + (f",{tail}" if tail else "")
-    return _json_response("{" + members + "}")
+    return Answer.of("{" + members + "}", keep)
 
 
 def _known_module(services: BackendServices, service: str, module: str) -> ModuleEntry:
@@ -159,12 +164,21 @@ def _database_error(services: BackendServices, error: psycopg2.Error) -> dict[st
 @blueprint.get("/modules")
 def list_modules() -> Response:
     services = current()
-    encoded = encoded_listings().get(_catalog(services))
-    service_filter = request.args.get("service")
+    catalog = _catalog(services)
+    service_filter = request.args.get("service") or None
+    shown_to = "anonymous" if auth.current_identity() is None else "token"
+    # Run data is the same for every caller with a token, so one answer serves them all.
+    key = ("modules", catalog, request.script_root, service_filter, shown_to, g.get("auth_unavailable"))
+    return send_answer(services.answers.get(key, lambda: _build_listing(services, catalog, service_filter)))
+
+
+def _build_listing(services: BackendServices, catalog: Catalog, service_filter: str | None) -> Answer:
+    encoded = encoded_listings().get(catalog)
     if service_filter:
         encoded = [item for item in encoded if item.entry.service == service_filter]
     if auth.current_identity() is None:
-        return _listing([item.whole for item in encoded], auth.hidden_runs())
+        kept = not g.get("auth_unavailable")
+        return _listing([item.whole for item in encoded], auth.hidden_runs(), keep=kept)
     # Run history is a bonus here: without PostgreSQL the list of modules is still worth showing.
     extra: dict[str, Any] = {"runs_available": True}
     last_runs: dict[tuple[str, str], Run] = {}
@@ -179,7 +193,7 @@ def list_modules() -> Response:
     for item in encoded:
         last = last_runs.get((item.entry.service, item.entry.module)) if last_runs else None
         items.append(item.with_last_run(_compact(run_json(last))) if last else item.never_run)
-    return _listing(items, extra)
+    return _listing(items, extra, keep=extra["runs_available"])
 
 
 @blueprint.get("/modules/<service>/<module>")
@@ -231,6 +245,8 @@ def start_run(service: str, module: str) -> tuple[Response, int, dict[str, str]]
                 run_queries.mark_enqueue_failed(cur, run.id, f"{reason['error']}: {reason['message']}")
         except psycopg2.Error:
             pass  # the row stays queued; the 503 below still tells the client the run did not start
+        services.answers.clear()
         raise ApiError(503, "queue unavailable", reason["message"]) from None
+    services.answers.clear()  # whoever started it sees it in their next listing from this process
     location = url_for("runs.get_run", run_id=run.id)
     return jsonify({"id": run.id, "status": run.status, "url": location}), 202, {"Location": location}

@@ -4,11 +4,12 @@ import re
 import uuid
 
 import psycopg2
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from barestack_backend import run_queries
+from barestack_backend.answer_cache import Answer
 from barestack_backend.errors import ApiError, database_unavailable
-from barestack_backend.routes.modules import run_json, valid_name
+from barestack_backend.routes.modules import run_json, send_answer, valid_name
 from barestack_backend.services import current
 
 blueprint = Blueprint("runs", __name__)
@@ -53,9 +54,16 @@ def list_runs() -> Response:
     services = current()
     service, module = _module_filter()
     limit = _limit()
-    try:
-        with services.database.cursor(autocommit=True) as cur:
-            runs = run_queries.latest(cur, limit, service=service, module=module)
-    except psycopg2.Error as error:
-        raise database_unavailable(error, services.secrets) from None
-    return jsonify({"count": len(runs), "runs": [run_json(run) for run in runs]})
+
+    def build() -> Answer:
+        try:
+            with services.database.cursor(autocommit=True) as cur:
+                runs = run_queries.latest(cur, limit, service=service, module=module)
+        except psycopg2.Error as error:
+            raise database_unavailable(error, services.secrets) from None  # never kept
+        document = {"count": len(runs), "runs": [run_json(run) for run in runs]}
+        return Answer.of(current_app.json.dumps(document, separators=(",", ":")))
+
+    # The same for every caller with a token (nothing here depends on who asks).
+    key = ("runs", request.script_root, limit, service, module)
+    return send_answer(services.answers.get(key, build))

@@ -1,8 +1,10 @@
 """The HTML pages: module list, one module, starting a run, one run."""
 
+import hashlib
 import shlex
 import threading
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from barestack_common import auth
@@ -37,28 +39,52 @@ class AnonymousPages:
     Such a page depends only on the listing, the proxy's prefix and the path with its query (the
     filter, the login link's ``next``): nothing personal, no CSRF token. While the backend client
     hands out the same listing object (its catalogue TTL), the same request gets the same HTML,
-    so 400 rows are rendered once per listing instead of once per view. A new listing drops every
-    kept page; at most ``MAX_PAGES`` (distinct filters) are kept per listing.
+    so 400 rows are rendered once per listing instead of once per view. The pages of the last
+    ``LISTINGS`` listings are kept (views answered from the expired listing while a new one is
+    fetched must not drop the new one's pages, nor the other way round); at most ``MAX_PAGES``
+    (distinct filters) per listing.
     """
 
     MAX_PAGES = 64
+    LISTINGS = 2
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._listing: dict[str, Any] | None = None
-        self._pages: dict[tuple[str, str], str] = {}
+        # id(listing) -> (the listing itself, its pages), oldest first
+        self._by_listing: dict[int, tuple[dict[str, Any], dict[tuple[str, str], EncodedPage]]] = {}
         self.renders = 0
 
-    def get(self, listing: dict[str, Any], key: tuple[str, str]) -> str | None:
+    def get(self, listing: dict[str, Any], key: tuple[str, str]) -> "EncodedPage | None":
         with self._lock:
-            return self._pages.get(key) if self._listing is listing else None
+            kept = self._by_listing.get(id(listing))
+            return kept[1].get(key) if kept is not None and kept[0] is listing else None
 
-    def put(self, listing: dict[str, Any], key: tuple[str, str], page: str) -> None:
+    def put(self, listing: dict[str, Any], key: tuple[str, str], page: "EncodedPage") -> None:
         with self._lock:
             self.renders += 1
-            if self._listing is not listing or len(self._pages) >= self.MAX_PAGES:
-                self._listing, self._pages = listing, {}
-            self._pages[key] = page
+            kept = self._by_listing.get(id(listing))
+            if kept is None or kept[0] is not listing:
+                kept = (listing, {})
+                self._by_listing.pop(id(listing), None)
+                self._by_listing[id(listing)] = kept
+                while len(self._by_listing) > self.LISTINGS:
+                    del self._by_listing[next(iter(self._by_listing))]
+            if len(kept[1]) >= self.MAX_PAGES:
+                kept[1].clear()
+            kept[1][key] = page
+
+
+@dataclass(frozen=True)
+class EncodedPage:
+    """A kept page as sent: its UTF-8 bytes (a 400-row page is ~60 KB to encode per view) and ETag."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, html: str) -> "EncodedPage":
+        body = html.encode("utf-8")
+        return cls(body, hashlib.blake2b(body, digest_size=16).hexdigest())
 
 
 ANONYMOUS_PAGES_KEY = "barestack_frontend.anonymous_pages"
@@ -82,7 +108,7 @@ def _render_index(listing: dict[str, Any]) -> str:
 
 
 @blueprint.get("/")
-def index() -> str:
+def index() -> str | Response:
     # Public: anyone may see the catalogue; run buttons and last runs are for logged-in people.
     user = user_name()
     listing = backend().modules(user=user)
@@ -91,9 +117,13 @@ def index() -> str:
     key = (request.script_root, request.full_path)
     page = anonymous_pages().get(listing, key)
     if page is None:
-        page = _render_index(listing)
+        page = EncodedPage.of(_render_index(listing))
         anonymous_pages().put(listing, key, page)
-    return page
+    response = current_app.response_class(page.body, mimetype="text/html")
+    response.set_etag(page.etag)
+    if "If-None-Match" in request.headers:
+        return response.make_conditional(request)  # 304 to a browser that has this page already
+    return response
 
 
 def _render_module(service: str, module: str, args_text: str = "", error: str | None = None) -> str:

@@ -99,7 +99,10 @@ def run(session: Session) -> PartResult:
     machine = BenchMachine.create(settings.backup_machine_name, settings.release)
     try:
         inventory = write_inventory(
-            session.work_dir / "inventory-backup", [machine.entry], session.project.local_group_vars
+            session.work_dir / "inventory-backup",
+            [machine.entry],
+            session.project.local_group_vars,
+            session.host_vars(),
         )
         stack = Stack(machine=machine, inventory=inventory)
         session.progress(f"converging {machine.name} for the backup part (not timed)")

@@ -1,5 +1,6 @@
-"""Part 5: deploy under load. Failed requests and p99 latency while a new release is deployed and
-while a rollback runs, with a constant load through Nginx on the paths the health gate checks.
+"""Part 5: deploy under load. Failed requests and p99 latency while a new release is deployed, while
+a deploy changes only the services' definition (unit files, or supervisor's program file), and while
+a rollback runs, with a constant load through Nginx on the paths the health gate checks.
 """
 
 from __future__ import annotations
@@ -10,12 +11,19 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import yaml
+
 from barestack_bench.ansible_run import PlaybookRun, run_playbook
 from barestack_bench.hosts import Host
+from barestack_bench.parts.requests import http_request
+from barestack_bench.project import Project
 from barestack_bench.release_state import (
+    WEB_SERVICES,
+    LiveInstance,
     access_log_size,
     current_release,
     error_answers_since,
+    live_instances,
     stale_web_workers,
 )
 from barestack_bench.results import Figure, PartResult, Target
@@ -28,7 +36,38 @@ TITLE = "Deploy and rollback under constant load through Nginx"
 WHEELHOUSE_BUILD_TASK = r"^app : Build the wheelhouse on the controller"
 # User traffic: the backend's API (health touches PostgreSQL and Redis) and the frontend's page.
 # /infra/health is left out: it is the operators' dashboard (part 4 loads it), not user traffic.
+# All three are open to anonymous callers (the backend's ANONYMOUS_ENDPOINTS, the frontend's
+# catalogue page), so the load sends no credentials; run() checks each answers before the load.
 LOAD_PATHS = ("/api/health", "/api/modules", "/")
+# The definition-only deploy: the same release with gunicorn's keep-alive one second longer, then
+# back to the role's own value. It changes every web service's unit file (or supervisor's program
+# file) and nothing else, and any value above Nginx's upstream keepalive_timeout is valid.
+DEFINITION_VARIABLE = "app_gunicorn_keepalive"
+DEFINITION_OPTION = "--keep-alive"
+# What each kind of change is called in the report, in the report's order.
+LABELS = {
+    "deploy": "during a deploy of a new release (site.yml)",
+    "rollback": "during a rollback (rollback.yml)",
+    "unit_change": "during a deploy that changes the unit files",
+}
+# The issue's goal: p99 while a change runs at most this many times the steady state's.
+P99_GOAL_RATIO = 3.0
+
+
+def role_default(project: Project, name: str) -> int:
+    """A whole-number default of the app role, as the run's snapshot of the project has it."""
+    defaults = yaml.safe_load((project.root / "roles" / "app" / "defaults" / "main.yml").read_text())
+    value = defaults.get(name) if isinstance(defaults, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise RuntimeError(f"roles/app/defaults/main.yml: {name} is not a whole number ({value!r})")
+    return value
+
+
+def definition_changes(default: int, runs: int) -> list[int | None]:
+    """The keep-alive of each definition-only deploy: one second above the role's default, then the
+    default again (None: no override), alternately. Their number is ``runs`` rounded up to even, so
+    the machine ends on the role's own definition and the deploys and runs after need no change."""
+    return [default + 1, None] * ((runs + 1) // 2)
 
 
 def load_script(directory: Path, think_ms: int) -> Path:
@@ -65,8 +104,14 @@ class LoadedChange:
 
 
 def _under_load(
-    session: Session, stack: Stack, script: Path, change: str, run_change: Callable[[], PlaybookRun]
+    session: Session,
+    stack: Stack,
+    script: Path,
+    change: str,
+    run_change: Callable[[], PlaybookRun],
+    new_release: bool = True,
 ) -> LoadedChange:
+    """Run one change with the load on; check `current` moved (``new_release``) or stayed."""
     host: Host = stack.machine
     before = current_release(host)
     offset = access_log_size(host)
@@ -75,73 +120,72 @@ def _under_load(
         playbook = run_change()
         measured = load.stop()
     after = current_release(host)
-    if after == before:
+    if new_release and after == before:
         raise RuntimeError(f"{change} left current at {before}: nothing was measured (log: {playbook.log})")
+    if not new_release and after != before:
+        raise RuntimeError(f"{change} moved current from {before} to {after} (log: {playbook.log})")
     return LoadedChange(playbook, measured, error_answers_since(host, offset), before, after)
 
 
-def run(session: Session) -> PartResult:
-    result = PartResult(name="deploy", title=TITLE)
-    settings = session.settings
-    stack = session.converged_stack()
-    script = load_script(session.work_dir, settings.deploy_think_ms)
+def check_definition_switch(
+    before: dict[str, LiveInstance], after: dict[str, LiveInstance], keepalive: int
+) -> list[str]:
+    """What is wrong after a definition-only deploy (nothing when it did what it should): every web
+    service moved to its other colour, which runs with the new keep-alive."""
+    problems = []
+    for service in WEB_SERVICES:
+        old, new = before.get(service), after.get(service)
+        if old is None or new is None:
+            problems.append(f"{service}: no live colour")
+        elif new.colour == old.colour:
+            problems.append(f"{service}: still on {old.colour}, the deploy did not switch colours")
+        elif new.pid <= 0:
+            problems.append(f"{service}: {new.colour} is live but not running")
+        elif new.option(DEFINITION_OPTION) != str(keepalive):
+            problems.append(
+                f"{service}: {new.colour} runs {DEFINITION_OPTION} {new.option(DEFINITION_OPTION)}, "
+                f"expected {keepalive}"
+            )
+    return problems
 
-    steady = run_wrk(f"http://{stack.address}/", settings.deploy_load, settings.deploy_steady_s, script)
-    series: dict[str, list[float]] = {}
 
-    def record(key: str, value: float) -> None:
-        series.setdefault(key, []).append(value)
-
-    all_errors: Counter[str] = Counter()
-    stale: list[str] = []
-    for iteration in range(1, settings.iterations + 1):
-        # One path for every release, as a checkout that is updated in place.
-        tree = marked_tree(
-            TREES_DIR / "release", f"{session.run_id} release {iteration}", session.default_tree()
-        )
-        changes: dict[str, Callable[[], PlaybookRun]] = {
-            "deploy": partial(session.site, stack, tree, f"deploy-{iteration}"),
-            "rollback": partial(
-                run_playbook,
-                session.project,
-                session.project.rollback,
-                stack.inventory,
-                session.log_path(f"rollback-{iteration}"),
-                session.secrets_dir,
-            ),
-        }
-        for change, run_change in changes.items():
-            outcome = _under_load(session, stack, script, change, run_change)
-            stale += [f"after {change} {iteration}: {line}" for line in stale_web_workers(stack.machine)]
-            record(f"{change}_failed", float(outcome.load.failed))
-            record(f"{change}_non_2xx", float(outcome.load.non_2xx_3xx))
-            for kind, count in outcome.load.socket_errors.items():
-                record(f"{change}_socket_{kind}", float(count))
-            record(f"{change}_p99", outcome.load.percentile_ms(99))
-            record(f"{change}_p50", outcome.load.percentile_ms(50))
-            record(f"{change}_rps", outcome.load.requests_per_s)
-            record(f"{change}_requests", float(outcome.load.requests))
-            record(f"{change}_wall", outcome.playbook.wall_s)
-            if change == "deploy":
-                record("deploy_wheelhouse", outcome.playbook.task_seconds(WHEELHOUSE_BUILD_TASK))
-            all_errors.update({f"{change}: {key}": count for key, count in outcome.errors.items()})
-            session.progress(
-                f"{change} {iteration}: {outcome.playbook.wall_s:.1f} s, {outcome.load.requests} requests, "
-                f"{outcome.load.failed} failed, p99 {outcome.load.percentile_ms(99):.1f} ms"
+def check_load_paths(base_url: str) -> None:
+    """Each path of the load answers 2xx/3xx without credentials, as the load will ask it: a path
+    behind access control would count every request of the run as failed."""
+    for path in LOAD_PATHS:
+        status, _body = http_request(base_url + path, {})
+        if not 200 <= status < 400:
+            raise RuntimeError(
+                f"{path} answered HTTP {status} before the load; the deploy load sends no credentials"
             )
 
-    result.add(
-        Figure(
-            "steady_p99", "no deploy (same load, steady state): p99 latency", "ms", [steady.percentile_ms(99)]
-        )
-    )
+
+def record_change(series: dict[str, list[float]], change: str, outcome: LoadedChange) -> None:
+    def record(key: str, value: float) -> None:
+        series.setdefault(f"{change}_{key}", []).append(value)
+
+    record("failed", float(outcome.load.failed))
+    record("non_2xx", float(outcome.load.non_2xx_3xx))
+    for kind, count in outcome.load.socket_errors.items():
+        record(f"socket_{kind}", float(count))
+    record("p99", outcome.load.percentile_ms(99))
+    record("p50", outcome.load.percentile_ms(50))
+    record("rps", outcome.load.requests_per_s)
+    record("requests", float(outcome.load.requests))
+    record("wall", outcome.playbook.wall_s)
+    if change == "deploy":
+        record("wheelhouse", outcome.playbook.task_seconds(WHEELHOUSE_BUILD_TASK))
+
+
+def add_results(result: PartResult, steady: WrkResult, series: dict[str, list[float]]) -> None:
+    """The figures and targets of every kind of change measured (those with samples in ``series``)."""
+    steady_p99 = steady.percentile_ms(99)
+    result.add(Figure("steady_p99", "no deploy (same load, steady state): p99 latency", "ms", [steady_p99]))
     result.add(Figure("steady_failed", "no deploy: failed requests", "requests", [float(steady.failed)]))
     result.add(Figure("steady_rps", "no deploy: throughput", "req/s", [steady.requests_per_s]))
-    labels = {
-        "deploy": "during a deploy of a new release (site.yml)",
-        "rollback": "during a rollback (rollback.yml)",
-    }
-    for change, label in labels.items():
+    for change, label in LABELS.items():
+        if f"{change}_failed" not in series:
+            continue
         result.add(
             Figure(f"{change}_failed", f"{label}: failed requests", "requests", series[f"{change}_failed"])
         )
@@ -186,16 +230,109 @@ def run(session: Session) -> PartResult:
                 met=worst == 0,
             )
         )
+        worst_p99 = max(series[f"{change}_p99"])
+        ratio = worst_p99 / steady_p99 if steady_p99 > 0 else float("inf")
+        result.targets.append(
+            Target(
+                key=f"{change}_p99",
+                label=f"p99 latency {label} at most {P99_GOAL_RATIO:g}x the steady state's",
+                goal=f"<= {P99_GOAL_RATIO:g}x {steady_p99:.0f} ms on every run",
+                measured=f"{worst_p99:.0f} ms at most ({ratio:.1f}x)",
+                met=ratio <= P99_GOAL_RATIO,
+            )
+        )
+
+
+def run(session: Session) -> PartResult:
+    result = PartResult(name="deploy", title=TITLE)
+    settings = session.settings
+    manager = settings.process_manager
+    stack = session.converged_stack()
+    host = stack.machine
+    script = load_script(session.work_dir, settings.deploy_think_ms)
+    check_load_paths(f"http://{stack.address}")
+
+    steady = run_wrk(f"http://{stack.address}/", settings.deploy_load, settings.deploy_steady_s, script)
+    series: dict[str, list[float]] = {}
+    all_errors: Counter[str] = Counter()
+    stale: list[str] = []
+
+    def measured(change: str, number: int, outcome: LoadedChange) -> None:
+        stale.extend(f"after {change} {number}: {line}" for line in stale_web_workers(host, manager))
+        record_change(series, change, outcome)
+        all_errors.update({f"{change}: {key}": count for key, count in outcome.errors.items()})
+        session.progress(
+            f"{change} {number}: {outcome.playbook.wall_s:.1f} s, {outcome.load.requests} requests, "
+            f"{outcome.load.failed} failed, p99 {outcome.load.percentile_ms(99):.1f} ms"
+        )
+
+    # First the definition-only deploys, while `current` is still the release the stack's tree
+    # made (the deploys below move it to trees of their own).
+    tree = stack.tree
+    if tree is None:
+        raise RuntimeError("the stack has no deployed source tree to redeploy with a new definition")
+    default_keepalive = role_default(session.project, DEFINITION_VARIABLE)
+    changes = definition_changes(default_keepalive, settings.iterations)
+    for number, keepalive in enumerate(changes, start=1):
+        before = live_instances(host, manager)
+        overrides = {} if keepalive is None else {DEFINITION_VARIABLE: keepalive}
+        outcome = _under_load(
+            session,
+            stack,
+            script,
+            "unit_change",
+            partial(session.site, stack, tree, f"unit-change-{number}", overrides=overrides),
+            new_release=False,
+        )
+        expected = default_keepalive if keepalive is None else keepalive
+        problems = check_definition_switch(before, live_instances(host, manager), expected)
+        if problems:
+            raise RuntimeError(
+                f"definition-only deploy {number} ({DEFINITION_VARIABLE}={expected}): " + "; ".join(problems)
+            )
+        measured("unit_change", number, outcome)
+
+    for iteration in range(1, settings.iterations + 1):
+        # One path for every release, as a checkout that is updated in place.
+        release_tree = marked_tree(
+            TREES_DIR / "release", f"{session.run_id} release {iteration}", session.default_tree()
+        )
+        runs: dict[str, Callable[[], PlaybookRun]] = {
+            "deploy": partial(session.site, stack, release_tree, f"deploy-{iteration}"),
+            "rollback": partial(
+                run_playbook,
+                session.project,
+                session.project.rollback,
+                stack.inventory,
+                session.log_path(f"rollback-{iteration}"),
+                session.secrets_dir,
+            ),
+        }
+        for change, run_change in runs.items():
+            measured(change, iteration, _under_load(session, stack, script, change, run_change))
+
+    add_results(result, steady, series)
     load = settings.deploy_load
     result.notes.append(
         f"Load: wrk {load.threads} threads, {load.connections} connections each pausing "
         f"{settings.deploy_think_ms} ms between requests, timeout {load.timeout_s:g} s, from the controller "
-        f"through Nginx, cycling {', '.join(LOAD_PATHS)}; it runs for the whole playbook. "
+        f"through Nginx, cycling {', '.join(LOAD_PATHS)} (open to anonymous callers: no credentials); "
+        "it runs for the whole playbook, so its p99 covers the switch and the playbook's other tasks. "
         "Failed = non-2xx/3xx answers + socket errors (connect, read, write, timeout)."
     )
+    definition = "unit files" if manager == "systemd" else "supervisor program file"
     result.notes.append(
-        "Each deploy ships a copy of services/ with a marker file (a new release, same venvs: gunicorn is "
-        "reloaded with HUP); each rollback goes back one release. Every run checks that `current` moved."
+        f"Process manager: {manager}. Each definition-only deploy runs site.yml with the stack's "
+        f"unchanged tree and {DEFINITION_VARIABLE}={default_keepalive + 1}, then again without it (the "
+        f"role's {default_keepalive}): the {definition} change and nothing else, so every web service "
+        f"starts its idle colour, is gated and switched to. {len(changes)} of them ({settings.iterations} "
+        "rounded up to even, so the machine is left on the role's definition and a plain converge after "
+        "the bench deploys nothing); each checks that `current` stayed and that every service's live "
+        f"colour moved and runs {DEFINITION_OPTION} with the value set."
+    )
+    result.notes.append(
+        "Each deploy ships a copy of services/ with a marker file (a new release, same venvs and "
+        "definition); each rollback goes back one release. Every run checks that `current` moved."
     )
     if all_errors:
         listed = ", ".join(f"{key} x{count}" for key, count in sorted(all_errors.items()))

@@ -101,7 +101,8 @@ def postgres_sessions(host: Host) -> int:
     return int(output.strip().splitlines()[-1])
 
 
-def _request(url: str, headers: dict[str, str], method: str = "GET") -> tuple[int, bytes]:
+def http_request(url: str, headers: dict[str, str], method: str = "GET") -> tuple[int, bytes]:
+    """Status and body of one request; an error status is returned, not raised."""
     request = urllib.request.Request(url, method=method, headers=headers)
     if method == "POST":
         request.add_header("Content-Type", "application/json")
@@ -161,7 +162,7 @@ def start_run(url: str, headers: dict[str, str], patience_s: float = 120) -> int
     out as a client should, up to ``patience_s``. Returns the last status."""
     deadline = time.monotonic() + patience_s
     while True:
-        status, _body = _request(url, headers, method="POST")
+        status, _body = http_request(url, headers, method="POST")
         if status != 429 or time.monotonic() > deadline:
             return status
         time.sleep(1.0)
@@ -170,7 +171,7 @@ def start_run(url: str, headers: dict[str, str], patience_s: float = 120) -> int
 def prepare_data(base_url: str, credentials: Credentials) -> int:
     """Check the catalogue, and queue runs so /api/runs?limit=20 lists a full page. Returns the count."""
     headers = credentials.headers_for("/api/")
-    status, body = _request(f"{base_url}/api/modules", headers)
+    status, body = http_request(f"{base_url}/api/modules", headers)
     if status != 200:
         raise RuntimeError(f"/api/modules answered HTTP {status}")
     count = int(json.loads(body)["count"])
@@ -181,7 +182,7 @@ def prepare_data(base_url: str, credentials: Credentials) -> int:
         if status != 202:
             raise RuntimeError(f"starting a run answered HTTP {status}")
     for key, (path, _goal, _p99) in ROUTES.items():
-        status, _body = _request(base_url + path, credentials.headers_for(path))
+        status, _body = http_request(base_url + path, credentials.headers_for(path))
         if status != 200:
             raise RuntimeError(f"{path} ({key}) answered HTTP {status} before the load")
     return count
