@@ -574,3 +574,45 @@ def wait_for_status(api: FlaskClient, run_id: str, timeout_s: float = 20.0) -> s
             return status
         time.sleep(0.1)
     return status
+
+
+def test_a_run_delivered_while_the_worker_stops_is_left_to_another_worker(
+    api: FlaskClient, backend_env: dict[str, str], worker_redis_url: str
+) -> None:
+    # The stop (SIGTERM) comes while the worker blocks in its read, and a run arrives in that read:
+    # the stopping worker must not start it (the cluster's one-host-at-a-time check caught one that did).
+    def settings(name: str, claim_idle_ms: str) -> WorkerSettings:
+        return WorkerSettings.from_env(
+            {
+                **backend_env,
+                "REDIS_URL": worker_redis_url,
+                "BARESTACK_WORKER_NAME": name,
+                "BARESTACK_RUN_SANDBOX": "none",
+                "BARESTACK_CLAIM_IDLE_MS": claim_idle_ms,
+            }
+        )
+
+    stopping_stop = threading.Event()
+    stopping = build_worker(settings("stopping-worker", "60000"), stopping_stop)
+    stopping.queue.ensure_group()
+    thread = threading.Thread(target=stopping.serve)
+    thread.start()
+    time.sleep(0.5)  # inside its first blocking read (2 s)
+    stopping_stop.set()
+    run_id = start_run(api, "echo-001")
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    stopping.database.close()
+    assert fetch_run(backend_env["DATABASE_URL"], run_id)["status"] == "queued"
+
+    other_stop = threading.Event()
+    other = build_worker(settings("other-worker", "1000"), other_stop)
+    other_thread = threading.Thread(target=other.serve)
+    other_thread.start()
+    try:
+        assert wait_for_status(api, run_id) == "succeeded"
+        assert fetch_run(backend_env["DATABASE_URL"], run_id)["worker"] == "other-worker"
+    finally:
+        other_stop.set()
+        other_thread.join(timeout=30)
+        other.database.close()

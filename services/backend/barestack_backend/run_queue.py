@@ -66,6 +66,11 @@ class RunQueue:
         """Reset the entry's idle time so that no other worker claims it while this one still runs it."""
         self.client.xclaim(self.stream, self.group, consumer, 0, [entry_id], justid=True)
 
+    def release(self, consumer: str, entry_id: str, idle_ms: int) -> None:
+        """Leave an entry this consumer will not run to the others: it stays pending, marked idle for
+        ``idle_ms``, so the next claim round of any other worker takes it (``claim_abandoned``)."""
+        self.client.xclaim(self.stream, self.group, consumer, 0, [entry_id], idle=idle_ms, justid=True)
+
     def done(self, entry_id: str) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.xack(self.stream, self.group, entry_id)

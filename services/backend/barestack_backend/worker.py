@@ -113,6 +113,12 @@ class Worker:
                     next_claim = time.monotonic() + self._claim_every_s
                 block_ms = int(min(self.settings.block_ms, self._claim_every_s * 1000))
                 for entry in self.queue.read_new(self.name, block_ms):
+                    if self.stop.is_set():
+                        # Delivered by the blocking read during which the stop came: a stopping
+                        # worker claims no new run, so another worker's next claim round takes it.
+                        self.queue.release(self.name, entry.entry_id, self.settings.claim_idle_ms)
+                        log.info("run %s left to the other workers: worker stopping", entry.run_id)
+                        continue
                     self.process(entry)
                 backoff_s = 0.5
             except TRANSIENT_ERRORS as error:
