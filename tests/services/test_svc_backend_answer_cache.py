@@ -14,7 +14,7 @@ from barestack_backend.app import create_app
 from barestack_backend.settings import DEFAULT_ANSWER_CACHE_S, Settings
 from flask import Flask
 from flask.testing import FlaskClient
-from svc_testkit.api_tokens import bearer
+from svc_testkit.api_tokens import client_with_token
 from svc_testkit.ports import free_port
 
 
@@ -22,12 +22,6 @@ def make_app(env: dict[str, str]) -> Flask:
     app = create_app(Settings.from_env(env))
     app.testing = True
     return app
-
-
-def with_token(app: Flask, token: str) -> FlaskClient:
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = bearer(token)["Authorization"]
-    return client
 
 
 def insert_run(database_url: str, module: str = "echo-001", status: str = "succeeded") -> str:
@@ -56,7 +50,7 @@ def test_listings_are_built_once_per_interval_and_show_new_runs_after_it(
     backend_env: dict[str, str], api_token: str
 ) -> None:
     app = make_app(backend_env)
-    client = with_token(app, api_token)
+    client = client_with_token(app, api_token)
     assert client.get("/runs?limit=5").get_json()["count"] == 0
     assert last_run_of(client, "echo-001") is None
     answers = app.extensions["barestack_backend"].answers
@@ -76,7 +70,7 @@ def test_listings_are_built_once_per_interval_and_show_new_runs_after_it(
 def test_a_run_started_through_the_process_shows_in_its_next_listing(
     backend_env: dict[str, str], api_token: str
 ) -> None:
-    client = with_token(make_app(backend_env), api_token)
+    client = client_with_token(make_app(backend_env), api_token)
     assert client.get("/runs").get_json()["count"] == 0
     assert last_run_of(client, "echo-001") is None
     started = client.post("/modules/backend/echo-001/runs", json={"args": []})
@@ -91,7 +85,7 @@ def test_a_token_holders_answer_is_never_served_without_a_token(
 ) -> None:
     insert_run(backend_env["DATABASE_URL"])
     app = make_app(backend_env)
-    client, anonymous = with_token(app, api_token), app.test_client()
+    client, anonymous = client_with_token(app, api_token), app.test_client()
     assert client.get("/runs").get_json()["count"] == 1
     assert last_run_of(client, "echo-001") is not None
     refused = anonymous.get("/runs")
@@ -112,7 +106,7 @@ def test_a_listing_built_while_postgres_is_down_is_not_kept(
     from barestack_backend.answer_cache import AnswerCache
 
     app = make_app({**backend_env, "BARESTACK_TOKEN_CACHE_SECONDS": "30"})
-    client = with_token(app, api_token)
+    client = client_with_token(app, api_token)
     assert client.get("/runs").status_code == 200  # the token is now trusted for 30 s
     services = app.extensions["barestack_backend"]
     services.answers = AnswerCache(30.0)  # so nothing would expire during the test by itself
@@ -129,7 +123,7 @@ def test_a_listing_built_while_postgres_is_down_is_not_kept(
 
 
 def test_a_client_with_the_current_answer_gets_304(backend_env: dict[str, str], api_token: str) -> None:
-    client = with_token(make_app(backend_env), api_token)
+    client = client_with_token(make_app(backend_env), api_token)
     for path in ("/modules", "/runs?limit=20"):
         first = client.get(path)
         etag = first.headers["ETag"]
@@ -144,7 +138,7 @@ def test_a_client_with_the_current_answer_gets_304(backend_env: dict[str, str], 
 
 def test_without_keeping_every_listing_is_built_again(backend_env: dict[str, str], api_token: str) -> None:
     app = make_app({**backend_env, "BARESTACK_ANSWER_CACHE_SECONDS": "0"})
-    client = with_token(app, api_token)
+    client = client_with_token(app, api_token)
     assert client.get("/runs").get_json()["count"] == 0
     run_id = insert_run(backend_env["DATABASE_URL"])
     assert client.get("/runs").get_json()["runs"][0]["id"] == run_id
@@ -158,7 +152,7 @@ def test_health_kept_for_a_token_holder_never_reaches_an_anonymous_caller(
     hosts and ports stay with token holders even when they asked first."""
     env = {**backend_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
     app = make_app(env)
-    detailed = with_token(app, api_token).get("/health")
+    detailed = client_with_token(app, api_token).get("/health")
     assert detailed.status_code == 503
     assert "refused" in detailed.get_json()["checks"]["redis"]["message"].lower()
     for _ in range(2):

@@ -15,7 +15,7 @@ from barestack_backend.settings import Settings
 from barestack_common.env import ConfigError
 from flask import Flask
 from flask.testing import FlaskClient
-from svc_testkit.api_tokens import bearer
+from svc_testkit.api_tokens import client_with_token
 from svc_testkit.ports import free_port
 from svc_testkit.postgres import PostgresServer
 from svc_testkit.redis_server import RedisServer
@@ -26,13 +26,6 @@ def make_app(env: dict[str, str]) -> Flask:
     app = create_app(Settings.from_env(env))
     app.testing = True
     return app
-
-
-def client_with_token(app: Flask, token: str) -> FlaskClient:
-    """A test client that sends ``Authorization: Bearer <token>`` on every request."""
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = bearer(token)["Authorization"]
-    return client
 
 
 @pytest.fixture

@@ -5,8 +5,13 @@ lookup; only the CLI's own tests go through the CLI (as subprocesses).
 """
 
 import secrets
+from typing import TYPE_CHECKING
 
 import psycopg2
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from flask.testing import FlaskClient
 
 TEST_TOKEN_NAME = "tester"
 FRONTEND_TOKEN_NAME = "frontend"
@@ -41,3 +46,10 @@ def bearer(token: str, user: str | None = None) -> dict[str, str]:
     if user is not None:
         headers["X-Barestack-User"] = user
     return headers
+
+
+def client_with_token(app: "Flask", token: str) -> "FlaskClient":
+    """A Flask test client that sends ``Authorization: Bearer <token>`` on every request."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer(token)["Authorization"]
+    return client
