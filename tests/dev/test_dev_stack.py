@@ -45,11 +45,15 @@ import time
 print("sleeping", flush=True)
 time.sleep(120)
 '''
+# Appended to the backend's routes/health.py; it imports what it uses (the module's own imports change).
 PROBE_ROUTE = """
 
+from flask import jsonify as _probe_jsonify
+
+
 @blueprint.get("/dev-reload-probe")
-def dev_reload_probe() -> tuple[Response, int]:
-    return jsonify({"marker": "%s"}), 200
+def dev_reload_probe() -> tuple[object, int]:
+    return _probe_jsonify({"marker": "%s"}), 200
 """
 
 

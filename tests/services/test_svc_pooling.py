@@ -81,6 +81,9 @@ def serve_backend(modules: module_tree.ModuleTree, runs_stream: str) -> Iterator
             "BARESTACK_VENV_MAPPING": str(modules.mapping_path),
             "BARESTACK_RUN_MODULE": str(modules.run_module),
             "BARESTACK_RUNS_STREAM": runs_stream,
+            # Every request here must reach PostgreSQL: the answer cache (its own tests) would answer
+            # /runs from memory for up to a second, through an outage too.
+            "BARESTACK_ANSWER_CACHE_SECONDS": "0",
         }
         server = serve(create_app(Settings.from_env(env)))
         servers.append(server)
