@@ -3,6 +3,12 @@
 ansible.cfg enables ansible.posix.profile_tasks; the bench runs it with an unlimited task list in
 execution order (PROFILE_TASKS_TASK_OUTPUT_LIMIT=all, PROFILE_TASKS_SORT_ORDER=none), so every task
 of the run appears once, with the seconds it took summed over hosts and loop items.
+
+Not the ansible.posix.json callback: it is a stdout callback that prints one JSON document when the
+run ends, so a run the bench stops at its timeout leaves nothing to read, and it replaces the
+readable log the bench keeps of every run (profile_tasks would have to be off, and warnings on
+stderr kept apart). ansible.posix.jsonl would keep partial runs, at the cost of rendering a log of
+our own; the two line formats read here are what that would replace.
 """
 
 from __future__ import annotations
