@@ -105,7 +105,8 @@ def parse_live_instances(output: str) -> dict[str, LiveInstance]:
     """``live_instances``' lines: service, colour, master PID, its start and its config's last write
     (epoch seconds), its argv joined by 0x1f, 0x1e, then the config's `name = value` lines joined by 0x1f."""
     found: dict[str, LiveInstance] = {}
-    for line in output.splitlines():
+    # Not splitlines(): it also splits at 0x1e.
+    for line in filter(None, output.split("\n")):
         service, colour, pid, started, written, rest = line.split(" ", 5)
         command, _, config_lines = rest.partition("\x1e")
         argv = tuple(word for word in command.split("\x1f") if word)

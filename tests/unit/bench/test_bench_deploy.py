@@ -94,13 +94,16 @@ def test_a_definition_switch_needs_every_service_on_its_other_colour_with_the_ne
 
 
 def test_live_instances_parse_a_recorded_machine() -> None:
-    """``live_instances``' output on a converged machine (supervisor), recorded."""
-    found = parse_live_instances((SAMPLES / "live_instances_supervisor.txt").read_text())
+    """``live_instances``' output on a converged machine (systemd), recorded."""
+    found = parse_live_instances((SAMPLES / "live_instances_systemd.txt").read_text())
     assert set(found) == {"backend", "frontend", "infrastructure"}
-    for live in found.values():
+    for service, live in found.items():
         assert live.colour in ("blue", "green") and live.pid > 0
-        assert live.option("--keep-alive") == "75" and live.option("--workers") is not None
-    assert found["backend"].option("--no-such-option") is None
+        assert live.option("-c") == f"/etc/barestack/gunicorn-{service}.conf.py"
+        assert live.started > live.config_written > 0
+        assert live.setting("keepalive") == "75" and live.setting("threads") == "4"
+    assert found["backend"].setting("workers") == "2" and found["infrastructure"].setting("workers") == "1"
+    assert found["backend"].option("--no-such-option") is None and found["backend"].setting("no_such") is None
 
 
 # --- the rows and targets -------------------------------------------------------------------------
