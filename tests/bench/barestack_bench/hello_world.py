@@ -1,11 +1,12 @@
 """The request part's baseline: a hello-world WSGI app on the backend's own gunicorn, behind Nginx.
 
 The ceiling a route can reach on this machine is what the same gunicorn (same venv, user, sandbox,
-worker class, workers, threads and keep-alive: a copy of the barestack-backend unit) does for an
-app that does nothing, through the same Nginx with the same upstream keepalive. Only the WSGI app
-and the socket differ. Nginx serves it on a port of its own (a server block in conf.d), so the
-site's config is untouched. Everything lives under /run (gone at reboot) and is removed when the
-part ends.
+environment, and the backend's own gunicorn config: worker class, workers, threads, keep-alive...)
+does for an app that does nothing, through the same Nginx with the same upstream keepalive. The unit
+is a verbatim copy of the barestack-backend template unit, started as the live colour's instance; a
+drop-in swaps only the WSGI app and the socket, as gunicorn command-line options over the same
+config. Nginx serves it on a port of its own (a server block in conf.d), so the site's config is
+untouched. Everything lives under /run (gone at reboot) and is removed when the part ends.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ import urllib.request
 from barestack_bench.hosts import Host, HostCommandError
 
 UNIT = "bench-hello"
-# The backend's template unit (one instance per blue/green colour): the copy takes the live
-# colour's instance paths (the colour the live link Nginx connects through points at).
+# The backend's template unit (one instance per blue/green colour), copied as is: its instance is
+# the live colour (the one the live link Nginx connects through points at), so %i names its paths.
 SOURCE_UNIT = "/etc/systemd/system/barestack-backend@.service"
+# The backend's gunicorn config (the app role's gunicorn-<service>.conf.py), which the unit runs.
+GUNICORN_CONFIG = "/etc/barestack/gunicorn-backend.conf.py"
+PYTHON = "/srv/barestack/instances/backend@%i/venvs/backend/_service/bin/python"
 LIVE_LINK = "/etc/nginx/barestack-upstreams/backend.sock"
-UNIT_PATH = f"/run/systemd/system/{UNIT}.service"
+UNIT_PATH = f"/run/systemd/system/{UNIT}@.service"
+DROP_IN = f"/run/systemd/system/{UNIT}@.service.d/hello.conf"
 APP_DIR = "/run/bench-hello"
 # In the backend's socket folder: the unit may write there, and Nginx's group may connect.
 SOCKET = "/run/barestack/backend/bench-hello.sock"
@@ -61,26 +66,36 @@ def nginx_conf(port: int) -> str:
     )
 
 
+def drop_in() -> str:
+    """The copy's only change: gunicorn runs the backend's config with the hello app on its own
+    socket (command-line options override the config's, so the bind and pythonpath are replaced)."""
+    return (
+        "# barestack bench: hello-world baseline (removed when the requests part ends)\n"
+        "[Service]\n"
+        f"SyslogIdentifier={UNIT}\n"
+        "ExecStart=\n"
+        f"ExecStart={PYTHON} -m gunicorn -c {GUNICORN_CONFIG} "
+        f"--bind unix:{SOCKET} --pythonpath {APP_DIR} bench_hello:app\n"
+    )
+
+
 def setup_script(port: int) -> str:
-    """Shell run on the machine: the app file, the unit copy (only app and bind swapped), Nginx."""
+    """Shell run on the machine: the app file, the unit copy and its drop-in, Nginx."""
     quoted_app = shlex.quote(APP_SOURCE)
     quoted_conf = shlex.quote(nginx_conf(port))
     return (
         "set -eu; "
         f"install -d -m 0755 {APP_DIR}; "
         f"printf '%s' {quoted_app} > {APP_DIR}/bench_hello.py; chmod 0644 {APP_DIR}/bench_hello.py; "
-        f"grep -q -- '--bind unix:' {SOURCE_UNIT}; "
+        # The baseline is only the backend's own gunicorn if the unit runs that config, on a socket.
+        f"grep -qF -- ' -c {GUNICORN_CONFIG} ' {SOURCE_UNIT}; "
+        f"grep -q '^bind = .*unix:' {GUNICORN_CONFIG}; "
         f'colour=$(basename "$(readlink {LIVE_LINK})" .sock); '
         'case "$colour" in blue|green) ;; *) echo "no live colour: $colour" >&2; exit 1;; esac; '
-        f"sed -e 's#--bind unix:[^ ]*#--bind unix:{SOCKET}#' "
-        '-e "s#%i#$colour#g" '
-        r"-e 's#--bind [0-9.]*:[0-9]* \\$#\\#' "
-        f"-e 's#barestack_backend.wsgi:app#--pythonpath {APP_DIR} bench_hello:app#' "
-        f"-e 's#^SyslogIdentifier=.*#SyslogIdentifier={UNIT}#' "
-        "-e '/^ExecReload=/d' "
-        f"{SOURCE_UNIT} > {UNIT_PATH}; "
-        f"grep -q -- 'bench_hello:app' {UNIT_PATH}; "
-        f"systemctl daemon-reload; systemctl start {UNIT}; "
+        f"install -m 0644 {SOURCE_UNIT} {UNIT_PATH}; "
+        f"install -d -m 0755 {DROP_IN.rsplit('/', 1)[0]}; "
+        f"printf '%s' {shlex.quote(drop_in())} > {DROP_IN}; "
+        f'systemctl daemon-reload; systemctl start "{UNIT}@$colour.service"; '
         f"printf '%s' {quoted_conf} > {NGINX_CONF}; "
         "nginx -t -q; systemctl reload nginx"
     )
@@ -89,7 +104,8 @@ def setup_script(port: int) -> str:
 def teardown_script() -> str:
     return (
         f"rm -f {NGINX_CONF}; systemctl reload nginx || true; "
-        f"systemctl stop {UNIT} || true; rm -f {UNIT_PATH} {SOCKET}; rm -rf {APP_DIR}; "
+        f"systemctl stop '{UNIT}@*.service' || true; "
+        f"rm -rf {UNIT_PATH} {DROP_IN.rsplit('/', 1)[0]} {SOCKET} {APP_DIR}; "
         "systemctl daemon-reload"
     )
 

@@ -30,13 +30,28 @@ class LiveInstance:
     colour: str
     pid: int  # 0: not running
     argv: tuple[str, ...]
+    # Seconds since the epoch: when the master started, and when the gunicorn config it runs (-c)
+    # was last written (0: unknown).
+    started: int = 0
+    config_written: int = 0
+    # That config's top-level `name = value` lines, as written (gunicorn's setting names).
+    config: tuple[tuple[str, str], ...] = ()
 
     def option(self, name: str) -> str | None:
-        """The value gunicorn was started with for ``name`` (e.g. --keep-alive), None if absent."""
+        """The value gunicorn was started with for ``name`` (e.g. -c), None if absent."""
         for index, word in enumerate(self.argv[:-1]):
             if word == name:
                 return self.argv[index + 1]
         return None
+
+    def setting(self, name: str) -> str | None:
+        """The value (as written) of gunicorn's setting ``name`` (e.g. keepalive) in the config this
+        master runs. gunicorn reads its config only when it starts, so the file's value is the
+        running one only if the master started after the file was last written; None otherwise,
+        or when the file does not set it."""
+        if self.started <= 0 or self.config_written > self.started:
+            return None
+        return dict(self.config).get(name)
 
 
 def _main_pid(process_manager: str) -> str:
@@ -67,22 +82,40 @@ def _live_masters_script(process_manager: str, per_master: str) -> str:
 
 
 def live_instances(host: Host, process_manager: str) -> dict[str, LiveInstance]:
-    """Each web service's live colour and the command line its gunicorn master runs."""
+    """Each web service's live colour, the command line its gunicorn master runs, when it started,
+    and the gunicorn config it was started with (-c): when that was last written, its settings."""
     script = _live_masters_script(
         process_manager,
-        'printf "%s %s %s " "$service" "$colour" "$main"; '
-        '{ [ "$main" -gt 0 ] && tr "\\0" "\\037" < /proc/$main/cmdline; } || true; echo; ',
+        "started=0; written=0; config=; "
+        'if [ "$main" -gt 0 ]; then '
+        'started=$(( $(date +%s) - $(ps -o etimes= -p "$main") )); '
+        "config=$(tr '\\0' '\\n' < /proc/$main/cmdline "
+        "| awk 'previous == \"-c\" {print; exit} {previous = $0}'); "
+        'if [ -n "$config" ]; then written=$(stat -c %Y "$config"); fi; '
+        "fi; "
+        'printf "%s %s %s %s %s " "$service" "$colour" "$main" "$started" "$written"; '
+        '{ [ "$main" -gt 0 ] && tr "\\0" "\\037" < /proc/$main/cmdline; } || true; '
+        "printf '\\036'; "
+        '{ [ -n "$config" ] && grep -E "^[a-z_]+ = " "$config" | tr "\\n" "\\037"; } || true; echo; ',
     )
     return parse_live_instances(host.run(["bash", "-c", script]).stdout)
 
 
 def parse_live_instances(output: str) -> dict[str, LiveInstance]:
-    """``live_instances``' lines: service, colour, master PID, then its argv joined by 0x1f."""
+    """``live_instances``' lines: service, colour, master PID, its start and its config's last write
+    (epoch seconds), its argv joined by 0x1f, 0x1e, then the config's `name = value` lines joined by 0x1f."""
     found: dict[str, LiveInstance] = {}
-    for line in output.splitlines():
-        service, colour, pid, *rest = line.split(" ", 3)
-        argv = tuple(word for word in "".join(rest).split("\x1f") if word)
-        found[service] = LiveInstance(colour, int(pid), argv)
+    # Not splitlines(): it also splits at 0x1e.
+    for line in filter(None, output.split("\n")):
+        service, colour, pid, started, written, rest = line.split(" ", 5)
+        command, _, config_lines = rest.partition("\x1e")
+        argv = tuple(word for word in command.split("\x1f") if word)
+        config = tuple(
+            (name, value)
+            for name, _, value in (entry.partition(" = ") for entry in config_lines.split("\x1f"))
+            if value
+        )
+        found[service] = LiveInstance(colour, int(pid), argv, int(started), int(written), config)
     return found
 
 

@@ -38,8 +38,12 @@ def wrk(p99: float, failed: int = 0) -> WrkResult:
     return WrkResult(5_000, 60.0, 80.0, {50.0: p99 / 4, 99.0: p99}, failed)
 
 
-def instance(colour: str, keepalive: int, pid: int = 4242) -> LiveInstance:
-    return LiveInstance(colour, pid, ("python", "-m", "gunicorn", "--keep-alive", str(keepalive), "app:app"))
+def instance(
+    colour: str, keepalive: int, pid: int = 4242, started: int = 1_000, written: int = 900
+) -> LiveInstance:
+    argv = ("python", "-m", "gunicorn", "-c", "/etc/barestack/gunicorn-backend.conf.py", "app:app")
+    config = (("workers", "2"), ("keepalive", str(keepalive)))
+    return LiveInstance(colour, pid, argv, started, written, config)
 
 
 # --- the definition-only deploys ----------------------------------------------------------------
@@ -76,7 +80,12 @@ def test_a_definition_switch_needs_every_service_on_its_other_colour_with_the_ne
     ]
     old_value = after | {"backend": instance("green", 75)}
     assert check_definition_switch(before, old_value, 76) == [
-        "backend: green runs --keep-alive 75, expected 76"
+        "backend: green runs keepalive = 75, expected 76"
+    ]
+    # gunicorn reads its config only at start: a file written since says nothing of what runs.
+    stale = after | {"frontend": instance("green", 76, started=900, written=1_000)}
+    assert check_definition_switch(before, stale, 76) == [
+        "frontend: green started before its gunicorn config was last written"
     ]
     stopped = after | {"infrastructure": LiveInstance("green", 0, ())}
     assert check_definition_switch(before, stopped, 76) == ["infrastructure: green is live but not running"]
@@ -85,13 +94,16 @@ def test_a_definition_switch_needs_every_service_on_its_other_colour_with_the_ne
 
 
 def test_live_instances_parse_a_recorded_machine() -> None:
-    """``live_instances``' output on a converged machine (supervisor), recorded."""
-    found = parse_live_instances((SAMPLES / "live_instances_supervisor.txt").read_text())
+    """``live_instances``' output on a converged machine (systemd), recorded."""
+    found = parse_live_instances((SAMPLES / "live_instances_systemd.txt").read_text())
     assert set(found) == {"backend", "frontend", "infrastructure"}
-    for live in found.values():
+    for service, live in found.items():
         assert live.colour in ("blue", "green") and live.pid > 0
-        assert live.option("--keep-alive") == "75" and live.option("--workers") is not None
-    assert found["backend"].option("--no-such-option") is None
+        assert live.option("-c") == f"/etc/barestack/gunicorn-{service}.conf.py"
+        assert live.started > live.config_written > 0
+        assert live.setting("keepalive") == "75" and live.setting("threads") == "4"
+    assert found["backend"].setting("workers") == "2" and found["infrastructure"].setting("workers") == "1"
+    assert found["backend"].option("--no-such-option") is None and found["backend"].setting("no_such") is None
 
 
 # --- the rows and targets -------------------------------------------------------------------------
@@ -130,7 +142,7 @@ def test_the_unit_change_adds_its_rows_and_targets() -> None:
     add_results(result, wrk(10.0), series)
     targets = {target.key: target for target in result.targets}
     unit = targets["unit_change_zero_failed"]
-    assert unit.label == "zero failed requests during a deploy that changes the unit files"
+    assert unit.label == "zero failed requests during a deploy that changes only the gunicorn configs"
     assert not unit.met and unit.measured == "1 at most, 1 in all"
     assert targets["deploy_zero_failed"].met and targets["rollback_zero_failed"].met
     # p99 against the steady state's 10 ms: 3x is the goal, 30 ms meets it, 40 and 45 do not.

@@ -1,10 +1,11 @@
 """The requests part's bookkeeping: credentials for wrk, shares, sessions per 1,000, targets."""
 
+import shlex
 import stat
 from pathlib import Path
 
 import pytest
-from barestack_bench.hello_world import nginx_conf, setup_script
+from barestack_bench.hello_world import GUNICORN_CONFIG, PYTHON, drop_in, nginx_conf, setup_script
 from barestack_bench.parts.requests import ROUTES, Credentials, Measured, header_script, record
 from barestack_bench.results import PartResult
 from barestack_bench.wrk import WrkResult
@@ -53,6 +54,32 @@ def test_record_computes_shares_sessions_and_targets() -> None:
 
 def test_baseline_runs_the_backend_unit_with_only_app_and_socket_swapped() -> None:
     script = setup_script(8100)
-    assert "bench_hello:app" in script and "--bind unix:/run/barestack/backend/bench-hello.sock" in script
+    # A verbatim copy of the template unit, started as the live colour; no sed of it.
+    assert "install -m 0644 /etc/systemd/system/barestack-backend@.service" in script and "sed " not in script
+    assert 'systemctl start "bench-hello@$colour.service"' in script
+    # The drop-in replaces ExecStart only: the backend's gunicorn config, the hello app, its socket.
+    override = drop_in()
+    assert override.count("ExecStart=") == 2 and "ExecStart=\n" in override
+    assert (
+        "ExecStart=/srv/barestack/instances/backend@%i/venvs/backend/_service/bin/python -m gunicorn"
+        " -c /etc/barestack/gunicorn-backend.conf.py --bind unix:/run/barestack/backend/bench-hello.sock"
+        " --pythonpath /run/bench-hello bench_hello:app\n"
+    ) in override
+    assert shlex.quote(override) in script
     conf = nginx_conf(8100)
     assert "listen 8100;" in conf and "keepalive 16;" in conf and 'proxy_set_header Connection "";' in conf
+
+
+def test_baseline_runs_what_the_role_s_unit_runs_but_the_app_and_socket() -> None:
+    """The drop-in's ExecStart is the role's own (rendered with the role's default paths), the
+    socket and app swapped: a change of the unit's command line shows here, not in a bench run."""
+    from ..templates.render import render
+    from ..templates.test_app_gunicorn import variables
+
+    unit = render("app", "barestack-web@.service.j2", **variables())
+    command = unit.split("\nExecStart=", 1)[1].split("\nKillMode", 1)[0].replace("\\\n", " ")
+    role_argv = shlex.split(command)
+    assert role_argv == [PYTHON, "-m", "gunicorn", "-c", GUNICORN_CONFIG, "barestack_backend.wsgi:app"]
+    hello_argv = shlex.split(drop_in().rsplit("ExecStart=", 1)[1])
+    options = ["--bind", "unix:/run/barestack/backend/bench-hello.sock", "--pythonpath", "/run/bench-hello"]
+    assert hello_argv == [*role_argv[:-1], *options, "bench_hello:app"]

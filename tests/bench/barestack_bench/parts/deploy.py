@@ -1,5 +1,5 @@
 """Part 5: deploy under load. Failed requests and p99 latency while a new release is deployed, while
-a deploy changes only the services' definition (unit files, or supervisor's program file), and while
+a deploy changes only the services' definition (their gunicorn configs), and while
 a rollback runs, with a constant load through Nginx on the paths the health gate checks.
 """
 
@@ -40,15 +40,16 @@ WHEELHOUSE_BUILD_TASK = r"^app : Build the wheelhouse on the controller"
 # catalogue page), so the load sends no credentials; run() checks each answers before the load.
 LOAD_PATHS = ("/api/health", "/api/modules", "/")
 # The definition-only deploy: the same release with gunicorn's keep-alive one second longer, then
-# back to the role's own value. It changes every web service's unit file (or supervisor's program
-# file) and nothing else, and any value above Nginx's upstream keepalive_timeout is valid.
+# back to the role's own value. It changes every web service's gunicorn config (part of its
+# definition, with the unit or supervisor's program file) and nothing else, and any value above
+# Nginx's upstream keepalive_timeout is valid.
 DEFINITION_VARIABLE = "app_gunicorn_keepalive"
-DEFINITION_OPTION = "--keep-alive"
+DEFINITION_SETTING = "keepalive"
 # What each kind of change is called in the report, in the report's order.
 LABELS = {
     "deploy": "during a deploy of a new release (site.yml)",
     "rollback": "during a rollback (rollback.yml)",
-    "unit_change": "during a deploy that changes the unit files",
+    "unit_change": "during a deploy that changes only the gunicorn configs",
 }
 # The issue's goal: p99 while a change runs at most this many times the steady state's.
 P99_GOAL_RATIO = 3.0
@@ -131,7 +132,8 @@ def check_definition_switch(
     before: dict[str, LiveInstance], after: dict[str, LiveInstance], keepalive: int
 ) -> list[str]:
     """What is wrong after a definition-only deploy (nothing when it did what it should): every web
-    service moved to its other colour, which runs with the new keep-alive."""
+    service moved to its other colour, which runs with the new keep-alive: its master started after
+    its gunicorn config was last written, and the config sets that keep-alive."""
     problems = []
     for service in WEB_SERVICES:
         old, new = before.get(service), after.get(service)
@@ -141,9 +143,11 @@ def check_definition_switch(
             problems.append(f"{service}: still on {old.colour}, the deploy did not switch colours")
         elif new.pid <= 0:
             problems.append(f"{service}: {new.colour} is live but not running")
-        elif new.option(DEFINITION_OPTION) != str(keepalive):
+        elif new.config_written > new.started:
+            problems.append(f"{service}: {new.colour} started before its gunicorn config was last written")
+        elif new.setting(DEFINITION_SETTING) != str(keepalive):
             problems.append(
-                f"{service}: {new.colour} runs {DEFINITION_OPTION} {new.option(DEFINITION_OPTION)}, "
+                f"{service}: {new.colour} runs {DEFINITION_SETTING} = {new.setting(DEFINITION_SETTING)}, "
                 f"expected {keepalive}"
             )
     return problems
@@ -320,7 +324,7 @@ def run(session: Session) -> PartResult:
         "it runs for the whole playbook, so its p99 covers the switch and the playbook's other tasks. "
         "Failed = non-2xx/3xx answers + socket errors (connect, read, write, timeout)."
     )
-    definition = "unit files" if manager == "systemd" else "supervisor program file"
+    definition = f"gunicorn configs ({manager})"
     result.notes.append(
         f"Process manager: {manager}. Each definition-only deploy runs site.yml with the stack's "
         f"unchanged tree and {DEFINITION_VARIABLE}={default_keepalive + 1}, then again without it (the "
@@ -328,7 +332,7 @@ def run(session: Session) -> PartResult:
         f"starts its idle colour, is gated and switched to. {len(changes)} of them ({settings.iterations} "
         "rounded up to even, so the machine is left on the role's definition and a plain converge after "
         "the bench deploys nothing); each checks that `current` stayed and that every service's live "
-        f"colour moved and runs {DEFINITION_OPTION} with the value set."
+        f"colour moved and runs its gunicorn config's {DEFINITION_SETTING} with the value set."
     )
     result.notes.append(
         "Each deploy ships a copy of services/ with a marker file (a new release, same venvs and "
