@@ -71,7 +71,7 @@ demo: setup
 	echo "  an API token:    $(TESTMACHINE) shell $(DEMO) -- barestack-api-token create me"; \
 	echo "  a shell there:   $(TESTMACHINE) shell $(DEMO)"; \
 	echo "  services:        $(TESTMACHINE) shell $(DEMO) -- systemctl status 'barestack-*'"; \
-	echo "  logs:            $(TESTMACHINE) shell $(DEMO) -- journalctl -u barestack-backend -n 50"; \
+	echo "  logs:            $(TESTMACHINE) shell $(DEMO) -- journalctl -t barestack-backend -n 50"; \
 	echo "  run a module:    $(TESTMACHINE) shell $(DEMO) -- run_module.sh backend/a-001 app.py 1.10 1.9"; \
 	echo "  remove it:       make demo-destroy"
 
