@@ -52,13 +52,6 @@ class Comparison:
     baseline: str
     note: str = ""
 
-    @classmethod
-    def time_under(
-        cls, key: str, label: str, seconds: float, goal_s: float, measured: str, goal_note: str = ""
-    ) -> Target:
-        """A "done in under ``goal_s`` seconds" goal: its text and its verdict from the same two numbers."""
-        return cls(key, label, f"< {goal_s:g} s{goal_note}", measured, seconds < goal_s)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
