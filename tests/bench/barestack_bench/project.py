@@ -1,4 +1,4 @@
-"""A snapshot of the Ansible project (ansible.cfg, site.yml, playbooks, roles, inventories, files).
+"""A snapshot of the Ansible project (ansible.cfg, site.yml, playbooks, plugins, roles, inventories, files).
 
 A run takes half an hour; roles edited meanwhile would make its runs measure different code (a
 changed unit template turns a graceful reload into a restart). Every playbook of a run therefore
@@ -16,7 +16,7 @@ from pathlib import Path
 from barestack_bench.settings import REPO_ROOT
 
 PROJECT_FILES = ("ansible.cfg", "site.yml")
-PROJECT_DIRS = ("playbooks", "roles", "inventories", "files")
+PROJECT_DIRS = ("playbooks", "plugins", "roles", "inventories", "files")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "host_vars", ".secrets")
 
 
