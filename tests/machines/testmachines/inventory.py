@@ -15,7 +15,7 @@ SSH_COMMON_ARGS = (
     "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o IdentitiesOnly=yes"
 )
 # Each machine's host keys are written at create to machines/<name>/known_hosts (KNOWN_HOSTS_FILE), so
-# ssh checks them: a machine answering with another key is refused ("Host key verification failed").
+# ssh checks them: a machine answering with another key is refused (UNREACHABLE, naming the host key).
 KNOWN_HOSTS_FILE = "known_hosts"
 
 
