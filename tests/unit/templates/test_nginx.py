@@ -98,6 +98,13 @@ def test_gzip_follows_the_variable() -> None:
     assert "gzip_types" not in off
 
 
+def test_access_log_is_buffered_unless_told_not_to() -> None:
+    app = {"nginx_app_hosts": ["web1"]}
+    assert "access_log /var/log/nginx/access.log barestack_upstream buffer=64k flush=1s;" in site(**app)
+    unbuffered = site(**app, nginx_access_log_buffer="")
+    assert "access_log /var/log/nginx/access.log barestack_upstream;" in unbuffered
+
+
 def test_site_hides_the_version_and_caps_bodies() -> None:
     text = site(nginx_client_max_body_size="3m")
     assert "server_tokens off;" in text
