@@ -195,6 +195,13 @@ BAD_VALUES: list[tuple[dict[str, object], str]] = [
     ({"redis_persistence": "sometimes"}, "redis_persistence"),
     ({"redis_maxmemory_policy": "evict-whatever"}, "redis_maxmemory_policy"),
     ({"common_journald_storage": "cloud"}, "common_journald_storage"),
+    ({"common_hardening_ssh_max_auth_tries": 0}, "common_hardening_ssh_max_auth_tries"),
+    ({"common_hardening_umask": "999"}, "common_hardening_umask"),
+    ({"common_hardening_banner": "\\l login"}, "common_hardening_banner"),
+    ({"common_hardening_sysctl_extra": {"not a sysctl": 1}}, "common_hardening_sysctl_extra"),
+    ({"firewall_admin_networks": []}, "firewall_admin_networks"),
+    ({"firewall_web_networks": ["everyone"]}, "firewall_web_networks"),
+    ({"firewall_rollback_seconds": 1}, "firewall_rollback_seconds"),
     ({"nginx_listen_port": "http"}, "nginx_listen_port"),
     ({"barestack_db_app_password": "zq-tiny-secret"}, "postgresql_app_password"),
     ({"postgresql_version": "9.6"}, "postgresql_version"),
@@ -280,6 +287,7 @@ ALSO_NAMED: dict[str, set[str]] = {
     "app_api_tokens": {"app_frontend_token"},
     "app_env_max_body_bytes": {"app_env_max_args_bytes"},
     "app_env_max_args_bytes": {"app_env_max_body_bytes"},
+    "firewall_rollback_seconds": {"firewall_confirm_timeout"},
 }
 FAILED = re.compile(r"FAILED! => (\{.*\})\s*$", re.MULTILINE)
 ROLE_PREFIX = re.compile(r"^[a-z_]+: ")
