@@ -99,8 +99,13 @@ class HealthResults:
 
 
 def results() -> HealthResults:
-    # setdefault is atomic: concurrent first calls all end up with the one stored instance.
-    return current_app.extensions.setdefault(EXTENSION_KEY, HealthResults())
+    extensions = current_app.extensions
+    kept = extensions.get(EXTENSION_KEY)
+    if kept is None:
+        # setdefault is atomic: concurrent first calls all end up with the one stored instance
+        # (made only then, not built and thrown away on every request).
+        kept = extensions.setdefault(EXTENSION_KEY, HealthResults())
+    return kept
 
 
 @blueprint.get("/health")
