@@ -336,9 +336,11 @@ def test_links_and_location_carry_the_proxy_prefix(client: FlaskClient) -> None:
     assert modules[0]["runs_url"].endswith("/runs") and modules[0]["runs_url"].startswith("/api/")
 
 
-def test_requests_are_logged_one_line_each_with_the_client_seen_path(
-    client: FlaskClient, capfd: pytest.CaptureFixture[str]
+def test_a_logged_request_shows_the_client_seen_path(
+    backend_env: dict[str, str], api_token: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    # Threshold 0: every request is slow enough to be logged (fast ones get no line otherwise).
+    client = client_with_token(make_app({**backend_env, "BARESTACK_SLOW_REQUEST_SECONDS": "0"}), api_token)
     capfd.readouterr()
     client.get("/modules/backend/nope-999", headers=PROXY_HEADERS)
     lines = [line for line in capfd.readouterr().err.splitlines() if "/modules/" in line]

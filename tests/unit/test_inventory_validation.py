@@ -225,6 +225,8 @@ BAD_VALUES: list[tuple[dict[str, object], str]] = [
     ({"postgresql_max_connections": 5}, "postgresql_max_connections"),
     ({"app_run_timeout": 0}, "app_run_timeout"),
     ({"app_run_timeout": 999999}, "app_run_timeout"),
+    ({"app_slow_request_seconds": -1}, "app_slow_request_seconds"),
+    ({"app_slow_request_seconds": 4000}, "app_slow_request_seconds"),
     ({"app_health_deadline": 0}, "app_health_deadline"),
     ({"app_worker_instances": 0}, "app_worker_instances"),
     ({"app_gunicorn_threads": {"backend": 0, "frontend": 4, "infrastructure": 2}}, "app_gunicorn_threads"),

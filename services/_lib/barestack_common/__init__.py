@@ -12,7 +12,7 @@ psycopg2 (the backend's and the dashboard's venvs).
 - ``redact``: credentials taken out of text that leaves the process.
 - ``http_client``: service-to-service HTTP over TCP or a unix socket.
 - ``log_setup``: a service package's logger writing journald-ready lines to stderr.
-- ``request_log``: one log line per request of a Flask app.
+- ``request_log``: a log line per server error or slow request of a Flask app (Nginx logs them all).
 - ``metrics``: request counts and a duration histogram per worker, on ``GET /metrics``.
 - ``auth``: the login session the frontend and the dashboard share (accounts file, cookie, CSRF).
 - ``pg``: whether a kept PostgreSQL session can still take a query.

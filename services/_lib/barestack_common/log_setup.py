@@ -3,6 +3,8 @@
 Under systemd (JOURNAL_STREAM is set) each line starts with a ``<N>`` syslog priority prefix,
 so ``journalctl -p warning`` (the dashboard's "recent errors") finds warnings and errors.
 Request lines are bare ("GET /path 200 1.2ms ..."); other lines say their level and origin.
+Only some requests get one (see ``request_log``): those slower than ``slow_request_seconds``
+and server errors.
 
 Each service configures the logger named after its own package (``barestack_backend``, ...),
 so its modules' ``logging.getLogger("<package>.<part>")`` loggers write through it.
@@ -11,6 +13,9 @@ so its modules' ``logging.getLogger("<package>.<part>")`` loggers write through 
 import logging
 import os
 import sys
+from collections.abc import Mapping
+
+from barestack_common import env
 
 # logging level -> syslog priority (sd-daemon(3) prefixes)
 _SYSLOG_PRIORITY = {
@@ -21,6 +26,16 @@ _SYSLOG_PRIORITY = {
     logging.DEBUG: 7,
 }
 _HANDLER_MARK = "_barestack_stderr"
+
+# A request at least this slow gets a journal line whatever its status (0: every request does).
+SLOW_REQUEST_ENV = "BARESTACK_SLOW_REQUEST_SECONDS"
+DEFAULT_SLOW_REQUEST_S = 0.5
+MAX_SLOW_REQUEST_S = 3600.0
+
+
+def slow_request_seconds(environ: Mapping[str, str]) -> float:
+    """The web services' slow-request threshold, from ``BARESTACK_SLOW_REQUEST_SECONDS``."""
+    return env.seconds(environ, SLOW_REQUEST_ENV, DEFAULT_SLOW_REQUEST_S, 0, MAX_SLOW_REQUEST_S)
 
 
 def request_logger_name(package: str) -> str:

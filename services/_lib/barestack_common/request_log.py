@@ -1,10 +1,24 @@
-"""One stderr line per request (journald collects it): method, path, status, duration.
+"""A stderr line (journald collects it) for the requests an operator needs to see: method, path,
+status, duration.
 
-The only access log of the web services: gunicorn runs without ``--access-logfile``, so each
-request is one journal line, with the proxied prefix, no query string and a priority.
+Nginx's access log is the complete per-request record (buffered, every request, with its status
+and time). The apps add a journal line only where they know more than Nginx or where it matters:
 
-The only module here that needs Flask: it hooks into the app it is given, so it is imported
-by the app factories alone (the worker never loads it, nor Flask through it).
+- **server errors** (5xx), at WARNING, so they show among a unit's recent errors on the dashboard
+  (``journalctl -p warning``), next to the traceback ``errors`` logs for an unhandled one;
+- **slow requests**: those that took at least ``slow_s`` seconds (``BARESTACK_SLOW_REQUEST_SECONDS``,
+  0.5 by default), at INFO, whatever their status. 0 logs every request, as before.
+
+Fast 2xx, 3xx and 4xx get no line. A journal line per request cost about an eighth of a small
+request (the line, then journald storing it), and under load journald's rate limit dropped most
+of them anyway, so the journal was neither complete nor cheap. 4xx are left to Nginx's log on
+purpose: they are the client's doing, and scanners and unauthenticated pollers make them in bulk,
+which would bring the rate limit back. A slow request stays at INFO: slowness is not an error,
+and a threshold of 0 must not turn every request into a warning.
+
+Each line carries the proxied prefix, no query string and a priority. The only module here that
+needs Flask besides ``auth``: it hooks into the app it is given, so it is imported by the app
+factories alone (the worker never loads it, nor Flask through it).
 """
 
 import logging
@@ -15,26 +29,33 @@ from flask import Flask, Response, g, request
 from barestack_common import log_setup
 
 
-def install(app: Flask, package: str) -> None:
-    """Log every request of ``app`` through ``package``'s logger (see ``log_setup.configure``)."""
+def install(app: Flask, package: str, slow_s: float) -> None:
+    """Log ``app``'s server errors and requests of ``slow_s`` seconds or more through ``package``'s
+    logger (see ``log_setup.configure``)."""
     log_setup.configure(package)
     logger = logging.getLogger(log_setup.request_logger_name(package))
+    perf_counter = time.perf_counter
 
     @app.before_request
     def _start_timer() -> None:
-        g.request_started = time.perf_counter()
+        g.request_started = perf_counter()
 
     @app.after_request
     def _log_request(response: Response) -> Response:
         started = g.get("request_started")
-        duration_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
-        # Server errors are warnings, so they show among a unit's recent errors on the dashboard.
-        level = logging.WARNING if response.status_code >= 500 else logging.INFO
+        duration_s = perf_counter() - started if started is not None else 0.0
+        status = response.status_code
+        if status >= 500:
+            level = logging.WARNING
+        elif duration_s >= slow_s:
+            level = logging.INFO
+        else:
+            return response  # the common case: Nginx's access log has it
         if not logger.isEnabledFor(level):
             return response
         # The query string is left out on purpose: it is user input and may carry anything.
-        # The record is made directly: logger.log() would also walk the stack to find its caller
-        # (a few percent of a small request), which no formatter here shows.
+        # The record is made directly: logger.log() would also walk the stack to find its caller,
+        # which no formatter here shows.
         record = logger.makeRecord(
             logger.name,
             level,
@@ -45,8 +66,8 @@ def install(app: Flask, package: str) -> None:
                 request.method,
                 request.script_root,
                 request.path,
-                response.status_code,
-                duration_ms,
+                status,
+                duration_s * 1000,
                 request.remote_addr or "-",
             ),
             None,

@@ -23,8 +23,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
     app.extensions[EXTENSION_KEY] = BackendServices.build(settings)
     errors.install(app)
-    request_log.install(app, package="barestack_backend")
-    auth.install(app)  # after request_log: refused requests are logged with their time too
+    request_log.install(app, package="barestack_backend", slow_s=settings.slow_request_s)
+    auth.install(app)  # after request_log: a request's logged time includes its token check
     app.register_blueprint(health.blueprint)
     app.register_blueprint(modules.blueprint)
     app.register_blueprint(runs.blueprint)

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from barestack_common import env
+from barestack_common import env, log_setup
 
 DEFAULT_VENV_MAPPING = "/srv/barestack/shared/venv_mapping.json"
 DEFAULT_RUN_MODULE = "/usr/local/bin/run_module.sh"
@@ -43,6 +43,8 @@ class Settings:
     # Seconds a process reuses its encoded run listings (/modules with a token, /runs; 0: never):
     # how stale a listing may be (see barestack_backend.answer_cache).
     answer_cache_s: float = DEFAULT_ANSWER_CACHE_S
+    # Requests at least this slow get a journal line (server errors always do): barestack_common.request_log.
+    slow_request_s: float = log_setup.DEFAULT_SLOW_REQUEST_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -67,4 +69,5 @@ class Settings:
             answer_cache_s=env.seconds(
                 environ, "BARESTACK_ANSWER_CACHE_SECONDS", DEFAULT_ANSWER_CACHE_S, 0, MAX_ANSWER_CACHE_S
             ),
+            slow_request_s=log_setup.slow_request_seconds(environ),
         )

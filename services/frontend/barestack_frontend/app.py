@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.install(app, settings.auth)
     formatting.install(app)
     errors.install(app)
-    request_log.install(app, package="barestack_frontend")
+    request_log.install(app, package="barestack_frontend", slow_s=settings.slow_request_s)
     if settings.auth.accounts_file.exists() and not settings.frontend_token:
         log.warning("BARESTACK_FRONTEND_TOKEN is not set: the backend may refuse to start runs")
     app.register_blueprint(pages.blueprint)

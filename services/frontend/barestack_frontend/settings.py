@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from barestack_common import env
+from barestack_common import env, log_setup
 from barestack_common.auth import AuthSettings
 from barestack_common.env import ConfigError
 from barestack_common.http_client import SUPPORTED_SCHEMES
@@ -52,6 +52,8 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     # Seconds the anonymous catalogue (and its page) is reused; 0 asks the backend on every view.
     catalogue_ttl_s: float = DEFAULT_CATALOGUE_TTL_S
+    # Requests at least this slow get a journal line (server errors always do): barestack_common.request_log.
+    slow_request_s: float = log_setup.DEFAULT_SLOW_REQUEST_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -64,4 +66,5 @@ class Settings:
             frontend_token=_frontend_token(environ),
             auth=AuthSettings.from_env(environ),
             catalogue_ttl_s=env.seconds(environ, "BARESTACK_CATALOGUE_TTL", DEFAULT_CATALOGUE_TTL_S, 0, 60),
+            slow_request_s=log_setup.slow_request_seconds(environ),
         )

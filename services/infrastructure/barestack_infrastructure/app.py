@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, start_sampler: bool = False) ->
     # The frontend's login session (same cookie, same SECRET_KEY and accounts file), and the body limit.
     auth.install(app, settings.auth)
     errors.install(app)
-    request_log.install(app, package="barestack_infrastructure")
+    request_log.install(app, package="barestack_infrastructure", slow_s=settings.slow_request_s)
     app.register_blueprint(status.blueprint)
     app.register_blueprint(charts.blueprint)
     # Its own requests are counted like the other services'; /metrics stays its operators' page.

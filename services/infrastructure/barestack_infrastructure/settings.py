@@ -4,7 +4,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from barestack_common import env
+from barestack_common import env, log_setup
 from barestack_common.auth import AuthSettings
 from barestack_common.http_client import SUPPORTED_SCHEMES
 
@@ -78,6 +78,8 @@ class Settings:
     backup_status_file: str = DEFAULT_STATUS_FILE
     # Who may see the page and /metrics: operators of the accounts file, by the frontend's login cookie.
     auth: AuthSettings = field(default_factory=AuthSettings)
+    # Requests at least this slow get a journal line (server errors always do): barestack_common.request_log.
+    slow_request_s: float = log_setup.DEFAULT_SLOW_REQUEST_S
 
     @property
     def max_age_s(self) -> float:
@@ -120,4 +122,5 @@ class Settings:
             metrics_key=_metrics_key(environ),
             backup_status_file=_backup_status_file(environ),
             auth=AuthSettings.from_env(environ),
+            slow_request_s=log_setup.slow_request_seconds(environ),
         )

@@ -79,6 +79,7 @@ def variables(**overrides: Any) -> dict[str, Any]:
         "app_worker_instances": 2,
         "app_worker_user": VARS["app_worker_user"],
         "app_run_timeout": 300,
+        "app_slow_request_seconds": DEFAULTS["app_slow_request_seconds"],
     }
     return {**values, **overrides}
 
@@ -147,6 +148,20 @@ def test_supervisor_runs_the_same_config_and_passes_colour_and_gate_port() -> No
     assert 'BARESTACK_GATE_BIND="127.0.0.1:8201"' in tcp["environment"]
     sync = program("barestack-backend-blue", app_gunicorn_worker_class="sync")
     assert 'BARESTACK_DB_POOL_SIZE="1"' in sync["environment"]
+
+
+def test_both_managers_give_every_web_service_the_slow_request_threshold() -> None:
+    # The apps log only server errors and requests this slow; Nginx's access log has the rest.
+    for service in VARS["app_web_services"]:
+        assert "Environment=BARESTACK_SLOW_REQUEST_SECONDS=0.5\n" in unit(service=service)
+        assert "Environment=BARESTACK_SLOW_REQUEST_SECONDS=0\n" in unit(
+            service=service, app_slow_request_seconds=0
+        )
+        name = f"barestack-{service['name']}-blue"
+        assert 'BARESTACK_SLOW_REQUEST_SECONDS="0.5"' in program(name)["environment"]
+        assert (
+            'BARESTACK_SLOW_REQUEST_SECONDS="2"' in program(name, app_slow_request_seconds=2)["environment"]
+        )
 
 
 # --- the config itself, read by gunicorn ----------------------------------------------------------

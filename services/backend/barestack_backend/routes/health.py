@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from barestack_common.redact import describe_error
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Flask, Response, current_app
 
 from barestack_backend import auth
-from barestack_backend.services import BackendServices, current
+from barestack_backend.services import EXTENSION_KEY as SERVICES_KEY
+from barestack_backend.services import BackendServices
 
 blueprint = Blueprint("health", __name__)
 log = logging.getLogger("barestack_backend.health")
@@ -98,16 +99,22 @@ class HealthResults:
         return body
 
 
-def results() -> HealthResults:
-    # setdefault is atomic: concurrent first calls all end up with the one stored instance.
-    return current_app.extensions.setdefault(EXTENSION_KEY, HealthResults())
+def results(app: Flask) -> HealthResults:
+    kept = app.extensions.get(EXTENSION_KEY)
+    if kept is None:
+        # setdefault is atomic: concurrent first calls all end up with the one stored instance
+        # (made only then, not built and thrown away on every request).
+        kept = app.extensions.setdefault(EXTENSION_KEY, HealthResults())
+    return kept
 
 
 @blueprint.get("/health")
 def health() -> tuple[Response, int]:
-    kept = results()
-    outcomes = kept.get(current())
+    # The app is looked up once: each current_app access walks the context.
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    kept = results(app)
+    outcomes = kept.get(app.extensions[SERVICES_KEY])
     # Token holders get the failures' messages (hosts, ports); anonymous callers only their class.
     body = kept.body(outcomes, detailed=auth.current_identity() is not None)
     healthy = all(outcome.ok for outcome in outcomes.values())
-    return current_app.response_class(body, mimetype="application/json"), 200 if healthy else 503
+    return app.response_class(body, content_type="application/json"), 200 if healthy else 503
