@@ -42,12 +42,15 @@ def run_validation(
     extra_vars: dict[str, object],
     *,
     secrets: dict[str, str] = VALID_SECRETS,
-    host_vars: dict[str, str] | None = None,
+    host_vars: dict[str, object] | None = None,
     backup_hosts: tuple[str, ...] = (),
+    local_groups: tuple[str, ...] = ("postgres", "redis", "app", "web"),
+    playbook: str = "validate.yml",
+    options: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
+    """``playbooks/<playbook>`` over a local connection, localhost in ``local_groups``."""
     inventory = tmp_path / "hosts.yml"
-    groups: dict[str, object] = {g: {"hosts": {"localhost": None}} for g in ("postgres", "redis", "app")}
-    groups["web"] = {"hosts": {"localhost": None}}
+    groups: dict[str, object] = {g: {"hosts": {"localhost": None}} for g in local_groups}
     if backup_hosts:  # validated too, over the same local connection (the backup role's checks)
         groups["backup"] = {"hosts": dict.fromkeys(backup_hosts)}
     inventory.write_text(
@@ -68,16 +71,8 @@ def run_validation(
     )
     variables = tmp_path / "vars.json"
     variables.write_text(json.dumps({**secrets, **extra_vars}), encoding="utf-8")
-    return run(
-        [
-            "ansible-playbook",
-            "-i",
-            str(inventory),
-            str(ROOT / "playbooks" / "validate.yml"),
-            "-e",
-            f"@{variables}",
-        ]
-    )
+    path = ROOT / "playbooks" / playbook
+    return run(["ansible-playbook", "-i", str(inventory), str(path), "-e", f"@{variables}", *options])
 
 
 def test_valid_inventory_passes(tmp_path: Path) -> None:
@@ -133,28 +128,16 @@ def test_a_role_checks_its_values_unless_site_yml_did(tmp_path: Path, site_valid
 
     --tags none matches no task, so only the always-tagged checks run: nothing else touches this machine.
     """
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(
-        json.dumps(
-            {
-                "all": {
-                    # become: the play asks for root, which this test runs as already (no sudo here)
-                    "vars": {
-                        "ansible_connection": "local",
-                        "ansible_python_interpreter": sys.executable,
-                        "ansible_become": False,
-                    },
-                    "children": {"redis": {"hosts": {"localhost": None}}},
-                }
-            }
-        ),
-        encoding="utf-8",
-    )
-    variables = tmp_path / "vars.json"
     flag = {"barestack_site_validated": True} if site_validated else {}
-    variables.write_text(json.dumps(VALID_SECRETS | {"redis_maxmemory_mb": -5} | flag), encoding="utf-8")
-    playbook = str(ROOT / "playbooks" / "data.yml")
-    result = run(["ansible-playbook", "-i", str(inventory), playbook, f"-e@{variables}", "--tags", "none"])
+    result = run_validation(
+        tmp_path,
+        {"redis_maxmemory_mb": -5} | flag,
+        # the play asks for root, which this test runs as already (no sudo here)
+        host_vars={"ansible_become": False},
+        local_groups=("redis",),
+        playbook="data.yml",
+        options=("--tags", "none"),
+    )
     output = result.stdout + result.stderr
     if site_validated:
         assert result.returncode == 0, output
