@@ -121,6 +121,36 @@ def ssh_key_pair(tmp_path: Path) -> dict[str, str]:
     }
 
 
+def test_validate_yml_checks_each_role_on_the_hosts_site_yml_runs_it_on() -> None:
+    """The roles skip their own checks under site.yml (barestack_site_validated) because validate.yml
+    checked them first: that holds only where validate.yml's host list for a role covers the hosts
+    of the play that runs it. A play moved to more hosts must move validate.yml's list with it."""
+
+    def plays(name: str) -> list[dict[str, object]]:
+        return yaml.safe_load((ROOT / "playbooks" / name).read_text(encoding="utf-8"))
+
+    site = yaml.safe_load((ROOT / "site.yml").read_text(encoding="utf-8"))
+    skipping = [
+        entry["ansible.builtin.import_playbook"].removeprefix("playbooks/")
+        for entry in site
+        if entry.get("vars", {}).get("barestack_site_validated")
+    ]
+    assert skipping, "site.yml passes barestack_site_validated to no play"
+    run_on: dict[str, set[str]] = {}
+    for playbook in skipping:
+        for play in plays(playbook):
+            for role in play.get("roles", []):
+                name = role["role"] if isinstance(role, dict) else role
+                run_on.setdefault(name, set()).update(str(play["hosts"]).split(":"))
+    validate_play = next(play for play in plays("validate.yml") if "tasks" in play)
+    include = next(task for task in validate_play["tasks"] if "ansible.builtin.include_role" in task)
+    checked_on = {item["role"]: set(item["hosts"]) for item in include["loop"]}
+    assert set(validate_play["hosts"].split(":")) >= set().union(*run_on.values())
+    for role, hosts in run_on.items():
+        checked = checked_on.get(role, set())
+        assert hosts <= checked, f"{role} runs on {sorted(hosts)}, checked on {sorted(checked)}"
+
+
 @pytest.mark.parametrize("site_validated", [False, True])
 def test_a_role_checks_its_values_unless_site_yml_did(tmp_path: Path, site_validated: bool) -> None:
     """A playbook of playbooks/ run alone checks its roles' values itself; under site.yml, whose
