@@ -105,6 +105,14 @@ def test_access_log_is_buffered_unless_told_not_to() -> None:
     assert "access_log /var/log/nginx/access.log barestack_upstream;" in unbuffered
 
 
+def test_answers_are_buffered_in_memory_up_to_the_variable() -> None:
+    app = {"nginx_app_hosts": ["web1"]}
+    text = site(**app)
+    assert "proxy_buffer_size 16k;" in text and "proxy_buffers 32 16k;" in text
+    text = site(**app, nginx_proxy_buffers="8 64k")
+    assert "proxy_buffer_size 64k;" in text and "proxy_buffers 8 64k;" in text
+
+
 def test_site_hides_the_version_and_caps_bodies() -> None:
     text = site(nginx_client_max_body_size="3m")
     assert "server_tokens off;" in text
