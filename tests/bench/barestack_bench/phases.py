@@ -26,7 +26,11 @@ PHASE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "apt packages",
-        re.compile(rf"^({DATA_AND_WEB_ROLES}) : (Install |Fetch apt's package lists|Look for apt's)"),
+        re.compile(
+            rf"^({DATA_AND_WEB_ROLES}) : (Install |Fetch apt's package lists|Look for apt's)"
+            r"|^(firewall : Install nftables|backup : Install pgBackRest"
+            r"|app : Install (unzip and polkit|supervisor))$"
+        ),
     ),
     ("wheelhouse", re.compile(r"^app : (Build the wheelhouse|Copy the wheelhouse|Unpack uv)")),
     ("venvs", re.compile(r"^app : Build one venv per module")),

@@ -62,6 +62,10 @@ def test_phases_cover_the_converge_and_add_up() -> None:
         ("app : Build one venv per module and per service", "venvs"),
         ("nginx : Write the barestack site", "data and web configuration"),
         ("redis : Install Redis", "apt packages"),
+        ("firewall : Install nftables", "apt packages"),
+        ("backup : Install pgBackRest", "apt packages"),
+        ("app : Install unzip and polkit", "apt packages"),
+        ("app : Install the operator's barestack-api-token command", "services"),
         ("some_new_role : Do a thing", OTHER),
     ],
 )
