@@ -33,10 +33,10 @@ def workers_for(vcpus: int, memtotal_mb: int) -> dict[str, int]:
 @pytest.mark.parametrize(
     ("vcpus", "memtotal_mb", "expected"),
     [
-        (2, 24 * 1024, {"backend": 2, "frontend": 2, "infrastructure": 1}),  # the bench machine
+        (2, 24 * 1024, {"backend": 2, "frontend": 2, "infrastructure": 2}),  # the bench machine
         (1, 512, {"backend": 1, "frontend": 1, "infrastructure": 1}),  # smallest VM
-        (4, 1024, {"backend": 3, "frontend": 3, "infrastructure": 1}),  # memory caps at 1024/4/80 = 3
-        (32, 128 * 1024, {"backend": 8, "frontend": 8, "infrastructure": 1}),  # at most 8
+        (4, 1024, {"backend": 3, "frontend": 3, "infrastructure": 2}),  # memory caps at 1024/4/80 = 3
+        (32, 128 * 1024, {"backend": 8, "frontend": 8, "infrastructure": 2}),  # at most 8 (2)
     ],
 )
 def test_worker_counts_follow_cores_and_memory(
