@@ -5,7 +5,11 @@ system python3 before any venv exists: stdlib only.
 
 Builds happen in a temp folder beside the final path (same filesystem, so rename is atomic);
 the old venv is renamed aside before the new one is renamed in, and only then deleted. Each
-venv fails alone: on any failure its previous venv and mapping entry stay as they were.
+distinct requirement set (venv hash) is built with uv once per run; the other venvs with that
+hash get a hardlinked copy of it, which is byte for byte what uv would build at their path (the
+venvs are --relocatable and hold no path of their own). A venv fails alone, or with the venvs
+sharing its set when that set cannot build: on any failure its previous venv and mapping entry
+stay as they were.
 """
 
 import contextlib
@@ -20,7 +24,7 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,14 +167,42 @@ def _check_build_inputs(options: BuildOptions, plan: Plan) -> "Uv | None":
 
 
 def build_all(builds: list[PlannedVenv], uv: "Uv", options: BuildOptions) -> dict[str, BuildResult]:
-    """Results by key. uv does the work in subprocesses, so threads are enough to use the cores."""
+    """Results by key. uv does the work in subprocesses, so threads are enough to use the cores.
+
+    Venvs with the same hash would get the same files: uv builds the first of each such set,
+    the others are hardlinked copies of it, made in the same pool once it is in place.
+    """
     if not builds:
         return {}
+    results: dict[str, BuildResult] = {}
     with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        results = list(
-            pool.map(lambda planned: build_venv(planned, uv, options.python, options.wheelhouse), builds)
-        )
-    return {result.key: result for result in results}
+        sources = {
+            pool.submit(build_venv, same[0], uv, options.python, options.wheelhouse): same
+            for same in same_hash_groups(builds)
+        }
+        copies: list[Future[BuildResult]] = []
+        for done in as_completed(sources):
+            source, *others = sources[done]
+            built = done.result()
+            results[built.key] = built
+            for planned in others:
+                if built.ok:
+                    copies.append(pool.submit(copy_venv, source.venv_path, planned))
+                else:
+                    # Same requirements, same wheelhouse: uv would fail the same way for these.
+                    results[planned.key] = BuildResult(planned.key, error=built.error)
+        for copied in copies:
+            result = copied.result()
+            results[result.key] = result
+    return results
+
+
+def same_hash_groups(builds: list[PlannedVenv]) -> list[list[PlannedVenv]]:
+    """The builds grouped by venv hash, in plan order: the first of each group is the one uv builds."""
+    groups: dict[str, list[PlannedVenv]] = {}
+    for planned in builds:
+        groups.setdefault(planned.hash, []).append(planned)
+    return list(groups.values())
 
 
 def build_venv(planned: PlannedVenv, uv: "Uv", python: str, wheelhouse: Path) -> BuildResult:
@@ -186,6 +218,27 @@ def build_venv(planned: PlannedVenv, uv: "Uv", python: str, wheelhouse: Path) ->
     except (UvError, OSError) as error:
         shutil.rmtree(temp, ignore_errors=True)
         return BuildResult(planned.key, error=str(error))
+    return BuildResult(planned.key, packages=installed_packages(final))
+
+
+def copy_venv(source: Path, planned: PlannedVenv) -> BuildResult:
+    """Give ``planned`` a hardlinked copy of ``source`` (a venv just built with the same hash).
+
+    uv's --relocatable venvs carry no path of their own (pyvenv.cfg names the base Python, the
+    activate and console scripts find the venv from their own location, RECORD paths are
+    relative, bin/python links to the base interpreter), and their files are already hardlinks
+    into the uv cache, so linking the files again gives what uv would build here. Symlinks stay
+    symlinks with the same target. Like a build: temp dir beside the final path, then swap_in.
+    """
+    final = planned.venv_path
+    temp = _path_beside(final, TEMP_PREFIX)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(source, temp, symlinks=True, copy_function=os.link)
+        swap_in(temp, final)
+    except OSError as error:  # shutil.Error (copytree's) is an OSError
+        shutil.rmtree(temp, ignore_errors=True)
+        return BuildResult(planned.key, error=f"hardlinking a copy of {source} (same requirements): {error}")
     return BuildResult(planned.key, packages=installed_packages(final))
 
 
