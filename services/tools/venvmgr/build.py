@@ -187,7 +187,7 @@ def build_all(builds: list[PlannedVenv], uv: "Uv", options: BuildOptions) -> dic
             results[built.key] = built
             for planned in others:
                 if built.ok:
-                    copies.append(pool.submit(copy_venv, source.venv_path, planned))
+                    copies.append(pool.submit(copy_venv, source.venv_path, planned, built.packages))
                 else:
                     # Same requirements, same wheelhouse: uv would fail the same way for these.
                     results[planned.key] = BuildResult(planned.key, error=built.error)
@@ -221,8 +221,9 @@ def build_venv(planned: PlannedVenv, uv: "Uv", python: str, wheelhouse: Path) ->
     return BuildResult(planned.key, packages=installed_packages(final))
 
 
-def copy_venv(source: Path, planned: PlannedVenv) -> BuildResult:
-    """Give ``planned`` a hardlinked copy of ``source`` (a venv just built with the same hash).
+def copy_venv(source: Path, planned: PlannedVenv, packages: dict[str, str]) -> BuildResult:
+    """Give ``planned`` a hardlinked copy of ``source`` (a venv just built with the same hash),
+    whose ``packages`` (read from ``source`` once) the copy reports as its own: same files.
 
     uv's --relocatable venvs carry no path of their own (pyvenv.cfg names the base Python, the
     activate and console scripts find the venv from their own location, RECORD paths are
@@ -239,7 +240,7 @@ def copy_venv(source: Path, planned: PlannedVenv) -> BuildResult:
     except OSError as error:  # shutil.Error (copytree's) is an OSError
         shutil.rmtree(temp, ignore_errors=True)
         return BuildResult(planned.key, error=f"hardlinking a copy of {source} (same requirements): {error}")
-    return BuildResult(planned.key, packages=installed_packages(final))
+    return BuildResult(planned.key, packages=dict(packages))
 
 
 def installed_packages(venv: Path) -> dict[str, str]:
