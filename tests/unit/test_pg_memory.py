@@ -15,3 +15,12 @@ def test_clamp_bounds_and_steps() -> None:
     assert pg.pg_memory_clamp(100, 128, 8192, 128) == 128
     assert pg.pg_memory_clamp(100000, 128, 8192, 128) == 8192
     assert pg.pg_memory_clamp(3.7, 4, 64) == 4
+
+
+def test_settings_are_written_as_show_prints_them() -> None:
+    assert pg.pg_memory_setting(1024) == "1GB"
+    assert pg.pg_memory_setting("2048") == "2GB"
+    assert pg.pg_memory_setting(1536) == "1536MB"
+    assert pg.pg_memory_setting(64) == "64MB"
+    assert pg.pg_memory_setting(1024 * 1024) == "1TB"
+    assert pg.pg_memory_setting(0) == "0MB"

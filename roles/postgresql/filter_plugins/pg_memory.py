@@ -9,6 +9,17 @@ def pg_memory_clamp(megabytes: int | float | str, low: int, high: int, step: int
     return max(step, mb - mb % step)
 
 
+def pg_memory_setting(megabytes: int | float | str) -> str:
+    """A size in MB as PostgreSQL's SHOW prints it: in the largest unit it is a whole number of
+    (1024MB is "1GB"). The role writes sizes so, and its settings loop then finds them equal to
+    the running text instead of sending each to the module on every run."""
+    mb = int(float(megabytes))
+    for unit, size in (("TB", 1024 * 1024), ("GB", 1024)):
+        if mb and mb % size == 0:
+            return f"{mb // size}{unit}"
+    return f"{mb}MB"
+
+
 class FilterModule:
     def filters(self) -> dict[str, object]:
-        return {"pg_memory_clamp": pg_memory_clamp}
+        return {"pg_memory_clamp": pg_memory_clamp, "pg_memory_setting": pg_memory_setting}
