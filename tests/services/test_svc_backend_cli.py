@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from typing import Any
 
 import psycopg2
@@ -16,7 +17,9 @@ import pytest
 from barestack_backend.app import create_app
 from barestack_backend.auth import hash_token
 from barestack_backend.settings import Settings
+from barestack_backend.tokens import import_tokens, parse_import
 from flask.testing import FlaskClient
+from psycopg2.extras import RealDictCursor
 from svc_testkit.api_tokens import bearer
 from svc_testkit.worker_process import BACKEND_DIR, SHARED_LIB
 
@@ -290,3 +293,55 @@ def test_import_takes_a_missing_or_null_act_for_users_as_false(db: str, api: Fla
     for token in (plain, nulled):
         assert api.get("/runs", headers=bearer(token)).status_code == 200
         assert api.get("/runs", headers=bearer(token, user="erin")).status_code == 403
+
+
+def test_imports_at_the_same_moment_both_succeed(db: str) -> None:
+    """Every app host seeds the same tokens at once on a first deploy: the second import waits for
+    the first and finds its rows, instead of inserting them again and failing on the unique index."""
+    wanted = [{"name": "frontend", "token": random_token(), "act_for_users": True}]
+    first = psycopg2.connect(db, cursor_factory=RealDictCursor)
+    try:
+        with first.cursor() as cur:  # the first host's import, not committed yet
+            assert import_tokens(cur, parse_import(json.dumps(wanted)), check=False)["changed"] is True
+        second = subprocess.Popen(
+            [sys.executable, "-m", "barestack_backend.tokens", "import"],
+            env={
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "PYTHONPATH": f"{BACKEND_DIR}:{SHARED_LIB}",
+                "DATABASE_URL": db,
+            },
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert second.stdin is not None
+        second.stdin.write(json.dumps(wanted))
+        second.stdin.close()
+        waiting = (
+            "SELECT count(*) AS n FROM pg_stat_activity"
+            " WHERE application_name = 'barestack-tokens' AND wait_event_type = 'Lock'"
+        )
+        watcher = psycopg2.connect(db, cursor_factory=RealDictCursor)
+        watcher.autocommit = True  # each reading of pg_stat_activity fresh, not one transaction's
+        try:
+            with watcher.cursor() as cur:
+                deadline = time.monotonic() + 20
+                while True:
+                    cur.execute(waiting)
+                    row = cur.fetchone()
+                    if row is not None and row["n"] == 1:
+                        break
+                    assert second.poll() is None, second.stderr.read() if second.stderr else ""
+                    assert time.monotonic() < deadline, "the second import never waited for the first"
+                    time.sleep(0.05)
+        finally:
+            watcher.close()
+        first.commit()
+        second.wait(timeout=30)
+        assert second.stdout is not None and second.stderr is not None
+        out, err = second.stdout.read(), second.stderr.read()
+    finally:
+        first.close()
+    assert second.returncode == 0, err
+    assert json.loads(out) == {"changed": False, "created": [], "updated": []}

@@ -122,7 +122,15 @@ def parse_import(text: str) -> list[Wanted]:
     return wanted
 
 
+# pg_advisory_xact_lock's key for token imports (any constant no other lock uses).
+IMPORT_LOCK_KEY = 0x62737470  # "bstp"
+
+
 def import_tokens(cur: RealDictCursor, wanted: Sequence[Wanted], check: bool) -> dict[str, Any]:
+    # Imports run one at a time: every app host of a deployment seeds the same tokens at the same
+    # moment, and SELECT ... FOR UPDATE locks no row that does not exist yet, so two first imports
+    # both inserted and one failed on the unique index. The lock ends with the transaction.
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (IMPORT_LOCK_KEY,))
     created: list[Wanted] = []
     updated: list[Wanted] = []
     for item in wanted:
