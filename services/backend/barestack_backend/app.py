@@ -1,8 +1,8 @@
 """The backend API's app factory (gunicorn: ``barestack_backend.wsgi:app``)."""
 
 from barestack_common import metrics, request_log
+from barestack_common.proxy_fix import NginxProxyFix
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from barestack_backend import auth, errors
 from barestack_backend.routes import health, modules, runs
@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # Behind nginx at /api/: trust one proxy hop for client address, scheme, host and prefix,
     # so url_for() and Location headers point at /api/... as the client sees it.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
+    app.wsgi_app = NginxProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
     app.extensions[EXTENSION_KEY] = BackendServices.build(settings)
     errors.install(app)
     request_log.install(app, package="barestack_backend", slow_s=settings.slow_request_s)

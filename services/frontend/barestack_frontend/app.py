@@ -3,8 +3,8 @@
 import logging
 
 from barestack_common import auth, metrics, request_log
+from barestack_common.proxy_fix import NginxProxyFix
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from barestack_frontend import errors, formatting
 from barestack_frontend.backend_client import BackendClient
@@ -19,7 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     # Served at / by nginx; ProxyFix keeps url_for() right if it is ever mounted under a prefix.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
+    app.wsgi_app = NginxProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
     app.extensions[EXTENSION_KEY] = BackendClient(
         settings.backend_api_url,
         settings.backend_timeout_s,

@@ -1,8 +1,8 @@
 """The infrastructure dashboard's app factory (gunicorn: ``barestack_infrastructure.wsgi:app``)."""
 
 from barestack_common import auth, metrics, request_log
+from barestack_common.proxy_fix import NginxProxyFix
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from barestack_infrastructure import errors
 from barestack_infrastructure.collector import Collector, SnapshotCache
@@ -17,7 +17,7 @@ def create_app(settings: Settings | None = None, start_sampler: bool = False) ->
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep components and units in display order
     # Behind nginx at /infra/: trust one proxy hop so url_for() links carry the /infra prefix.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
+    app.wsgi_app = NginxProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)  # type: ignore[method-assign]
     collector = Collector(settings)
     app.extensions["barestack_infrastructure.collector"] = SnapshotCache(
         collector, settings.collect_interval_s, settings.max_age_s
