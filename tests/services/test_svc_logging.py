@@ -2,6 +2,7 @@
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,6 +126,37 @@ def test_a_slow_request_is_a_line_without_its_query_string(
     assert "hunter2" not in err
     # Slowness is not an error: these stay at INFO, out of the dashboard's recent warnings.
     assert [record.levelno for record in request_records.records] == [logging.INFO, logging.INFO]
+
+
+def test_a_request_over_the_threshold_is_a_line_with_its_whole_duration(
+    capsys: pytest.CaptureFixture[str], request_records: Records
+) -> None:
+    # The duration is the metrics middleware's: from the request reaching the app to its answer.
+    from barestack_common import metrics, request_log
+    from barestack_common.flask_app import App
+
+    app = App(__name__)
+    request_log.install(app, package="barestack_backend", slow_s=0.05)
+
+    @app.get("/slow")
+    def slow() -> str:
+        time.sleep(0.08)
+        return "slow"
+
+    @app.get("/fast")
+    def fast() -> str:
+        return "fast"
+
+    metrics.install(app, environ={})
+    client = app.test_client()
+    capsys.readouterr()
+    assert client.get("/fast").status_code == 200
+    assert client.get("/slow").status_code == 200
+    (line,) = request_lines(capsys.readouterr().err)
+    method, path, status, duration, _ = line.split()
+    assert (method, path, status) == ("GET", "/slow", "200")
+    assert 80 <= float(duration.removesuffix("ms")) < 1000
+    assert [record.levelno for record in request_records.records] == [logging.INFO]
 
 
 @pytest.mark.parametrize("value", ["-1", "soon", "3601"])

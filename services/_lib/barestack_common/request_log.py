@@ -16,6 +16,10 @@ purpose: they are the client's doing, and scanners and unauthenticated pollers m
 which would bring the rate limit back. A slow request stays at INFO: slowness is not an error,
 and a threshold of 0 must not turn every request into a warning.
 
+A request's duration is counted from the moment ``metrics``' middleware (installed by every app
+factory, outermost) received it, the clock its histogram reads: the log and ``/metrics`` agree,
+and no before-request hook runs on every request just to read the time.
+
 Each line carries the proxied prefix, no query string and a priority. The only module here that
 needs Flask besides ``auth``: it hooks into the app it is given, so it is imported by the app
 factories alone (the worker never loads it, nor Flask through it).
@@ -24,9 +28,9 @@ factories alone (the worker never loads it, nor Flask through it).
 import logging
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
-from barestack_common import log_setup
+from barestack_common import log_setup, metrics
 
 
 def install(app: Flask, package: str, slow_s: float) -> None:
@@ -36,13 +40,9 @@ def install(app: Flask, package: str, slow_s: float) -> None:
     logger = logging.getLogger(log_setup.request_logger_name(package))
     perf_counter = time.perf_counter
 
-    @app.before_request
-    def _start_timer() -> None:
-        g.request_started = perf_counter()
-
     @app.after_request
     def _log_request(response: Response) -> Response:
-        started = g.get("request_started")
+        started = request.environ.get(metrics.STARTED_KEY)
         duration_s = perf_counter() - started if started is not None else 0.0
         status = response.status_code
         if status >= 500:

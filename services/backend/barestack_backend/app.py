@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[EXTENSION_KEY] = BackendServices.build(settings)
     errors.install(app)
     request_log.install(app, package="barestack_backend", slow_s=settings.slow_request_s)
-    auth.install(app)  # after request_log: a request's logged time includes its token check
+    auth.install(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(modules.blueprint)
     app.register_blueprint(runs.blueprint)
