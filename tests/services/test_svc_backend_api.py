@@ -336,13 +336,15 @@ def test_links_and_location_carry_the_proxy_prefix(client: FlaskClient) -> None:
     assert modules[0]["runs_url"].endswith("/runs") and modules[0]["runs_url"].startswith("/api/")
 
 
+# Nginx appends the address that called it to what the client sent: that last one is the client.
+@pytest.mark.parametrize("forwarded_for", ["203.0.113.7", "198.51.100.1, 203.0.113.7", '"x", 203.0.113.7'])
 def test_a_logged_request_shows_the_client_seen_path(
-    backend_env: dict[str, str], api_token: str, capfd: pytest.CaptureFixture[str]
+    backend_env: dict[str, str], api_token: str, capfd: pytest.CaptureFixture[str], forwarded_for: str
 ) -> None:
     # Threshold 0: every request is slow enough to be logged (fast ones get no line otherwise).
     client = client_with_token(make_app({**backend_env, "BARESTACK_SLOW_REQUEST_SECONDS": "0"}), api_token)
     capfd.readouterr()
-    client.get("/modules/backend/nope-999", headers=PROXY_HEADERS)
+    client.get("/modules/backend/nope-999", headers={**PROXY_HEADERS, "X-Forwarded-For": forwarded_for})
     lines = [line for line in capfd.readouterr().err.splitlines() if "/modules/" in line]
     assert len(lines) == 1
     method, path, status, duration, source = lines[0].split()

@@ -24,9 +24,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg2
-from flask import Flask, current_app, g, request
+from flask import Flask, Request, current_app, g, request
 from psycopg2.extras import RealDictCursor
 
 from barestack_backend import run_request
@@ -37,6 +38,7 @@ TOKEN_PREFIX = "bst_"
 TOKEN_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 USER_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 USER_HEADER = "X-Barestack-User"
+USER_ENVIRON = "HTTP_X_BARESTACK_USER"
 # token68 (RFC 7235), which is what a bearer token may be made of.
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 MAX_TOKEN_CHARS = 512
@@ -142,18 +144,18 @@ TOKEN_CACHE_KEY = "barestack_backend.tokens"
 
 
 def token_cache() -> TokenCache:
-    # setdefault is atomic: concurrent first calls all end up with the one stored instance.
-    cache = current_app.extensions.get(TOKEN_CACHE_KEY)
+    extensions = current_app._get_current_object().extensions  # type: ignore[attr-defined]
+    cache = extensions.get(TOKEN_CACHE_KEY)
     if cache is None:
-        ttl_s = current().settings.token_cache_s
-        cache = current_app.extensions.setdefault(TOKEN_CACHE_KEY, TokenCache(ttl_s))
+        # setdefault is atomic: concurrent first calls all end up with the one stored instance.
+        cache = extensions.setdefault(TOKEN_CACHE_KEY, TokenCache(current().settings.token_cache_s))
     return cache
 
 
-def _bearer_token() -> str | None:
+def _bearer_token(environ: dict[str, Any]) -> str | None:
     # From the WSGI environ, as request.headers would read it: its get() builds the key and, for
     # the anonymous callers that send none, catches a KeyError (a third of this check's time).
-    header = request.environ.get("HTTP_AUTHORIZATION")
+    header = environ.get("HTTP_AUTHORIZATION")
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")
@@ -165,9 +167,10 @@ def _bearer_token() -> str | None:
     return token
 
 
-def authenticate() -> Identity | None:
+def authenticate(current_request: Request) -> Identity | None:
     """The caller's identity, None for an anonymous one; ApiError for a token that does not count."""
-    token = _bearer_token()
+    environ = current_request.environ
+    token = _bearer_token(environ)
     if token is None:
         return None
     cache = token_cache()
@@ -185,7 +188,7 @@ def authenticate() -> Identity | None:
             cache.put(digest, found)
     if found is None:
         raise unauthenticated("the bearer token is unknown or revoked", "invalid_token")
-    user = request.headers.get(USER_HEADER)
+    user = environ.get(USER_ENVIRON)  # request.headers.get(USER_HEADER), without building the key
     if user is None:
         return Identity(token=found.name)
     if not found.act_for_users:
@@ -196,7 +199,7 @@ def authenticate() -> Identity | None:
 
 
 def current_identity() -> Identity | None:
-    return g.get("identity")
+    return g._get_current_object().get("identity")  # type: ignore[attr-defined,no-any-return]
 
 
 def hidden_runs() -> dict[str, object]:
@@ -210,13 +213,14 @@ def hidden_runs() -> dict[str, object]:
 
 
 def _guard() -> None:
-    # Runs before every request: the request object is looked up once, not on each attribute.
+    # Runs before every request: the request object is looked up once, not on each attribute (a
+    # proxy's attribute costs ~0.9 us, the object's ~0.15).
     current_request = request._get_current_object()  # type: ignore[attr-defined]
     if current_request.routing_exception is not None:
         return  # unknown path or method: the 404/405 JSON says so, to anyone
     open_to_anonymous = current_request.endpoint in ANONYMOUS_ENDPOINTS
     try:
-        identity = authenticate()
+        identity = authenticate(current_request)
     except LookupFailed as failed:
         services = current()
         if not open_to_anonymous:
@@ -225,7 +229,7 @@ def _guard() -> None:
         # The catalogue still works without PostgreSQL; it just cannot show runs to anyone.
         g.auth_unavailable = str(failed)
         identity = None
-    g.identity = identity
+    g._get_current_object().identity = identity  # type: ignore[attr-defined]
     if identity is None and not open_to_anonymous:
         raise unauthenticated('this needs "Authorization: Bearer <token>"')
     if current_request.method == "POST":

@@ -45,4 +45,5 @@ class BackendServices:
 
 
 def current() -> BackendServices:
-    return current_app.extensions[EXTENSION_KEY]
+    # Through the app object itself: an attribute read on the current_app proxy costs ~6 times more.
+    return current_app._get_current_object().extensions[EXTENSION_KEY]  # type: ignore[attr-defined]

@@ -130,10 +130,15 @@ def encoded_listings() -> EncodedListings:
 
 def send_answer(answer: Answer) -> Response:
     """A kept (or just built) JSON answer, with its ETag; 304 to a caller that already has it."""
-    response = current_app.response_class(answer.body, mimetype="application/json")
+    # The app and request objects, not their proxies: each proxy attribute read walks the context.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    response = app.response_class(answer.body, mimetype="application/json")
     response.set_etag(answer.etag)
+    current_request = request._get_current_object()  # type: ignore[attr-defined]
     # make_conditional() also dates the response and looks for ranges: only worth it when asked.
-    return response.make_conditional(request) if "If-None-Match" in request.headers else response
+    if "HTTP_IF_NONE_MATCH" in current_request.environ:  # "If-None-Match" in request.headers
+        return response.make_conditional(current_request)
+    return response
 
 
 def _listing(items: list[str], extra: dict[str, Any], keep: bool = True) -> Answer:
@@ -165,10 +170,12 @@ def _database_error(services: BackendServices, error: psycopg2.Error) -> dict[st
 def list_modules() -> Response:
     services = current()
     catalog = _catalog(services)
-    service_filter = request.args.get("service") or None
+    current_request = request._get_current_object()  # type: ignore[attr-defined]
+    service_filter = current_request.args.get("service") or None
     shown_to = "anonymous" if auth.current_identity() is None else "token"
+    unavailable = g._get_current_object().get("auth_unavailable")  # type: ignore[attr-defined]
     # Run data is the same for every caller with a token, so one answer serves them all.
-    key = ("modules", catalog, request.script_root, service_filter, shown_to, g.get("auth_unavailable"))
+    key = ("modules", catalog, current_request.script_root, service_filter, shown_to, unavailable)
     return send_answer(services.answers.get(key, lambda: _build_listing(services, catalog, service_filter)))
 
 

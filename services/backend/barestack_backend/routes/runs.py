@@ -5,6 +5,7 @@ import uuid
 
 import psycopg2
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.datastructures import MultiDict
 
 from barestack_backend import run_queries
 from barestack_backend.answer_cache import Answer
@@ -19,15 +20,15 @@ MAX_LIMIT = 200
 _LIMIT = re.compile(r"[0-9]{1,3}")
 
 
-def _limit() -> int:
-    raw = request.args.get("limit", str(DEFAULT_LIMIT))
+def _limit(args: MultiDict[str, str]) -> int:
+    raw = args.get("limit", str(DEFAULT_LIMIT))
     if _LIMIT.fullmatch(raw) is None or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(400, "invalid limit", f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 
 
-def _module_filter() -> tuple[str | None, str | None]:
-    raw = request.args.get("module")
+def _module_filter(args: MultiDict[str, str]) -> tuple[str | None, str | None]:
+    raw = args.get("module")
     if raw is None:
         return None, None
     service, _, module = raw.partition("/")
@@ -52,8 +53,9 @@ def get_run(run_id: uuid.UUID) -> Response:
 @blueprint.get("/runs")
 def list_runs() -> Response:
     services = current()
-    service, module = _module_filter()
-    limit = _limit()
+    current_request = request._get_current_object()  # type: ignore[attr-defined]
+    service, module = _module_filter(current_request.args)
+    limit = _limit(current_request.args)
 
     def build() -> Answer:
         try:
@@ -65,5 +67,5 @@ def list_runs() -> Response:
         return Answer.of(current_app.json.dumps(document, separators=(",", ":")))
 
     # The same for every caller with a token (nothing here depends on who asks).
-    key = ("runs", request.script_root, limit, service, module)
+    key = ("runs", current_request.script_root, limit, service, module)
     return send_answer(services.answers.get(key, build))
