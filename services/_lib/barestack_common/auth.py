@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from flask import Flask, Response, abort, current_app, g, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, Response, abort, current_app, g, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -215,10 +215,18 @@ class KeptSerializerSessions(SecureCookieSessionInterface):
     Flask builds it on every request, visitors without a cookie included (and building it encodes
     a probe value to learn its type): a tenth of a cached page view. It depends only on the
     secret key and its fallbacks, so it is kept until they change; it holds no per-request state.
+    A request without a Cookie header gets its empty session without parsing cookies.
     """
 
     def __init__(self) -> None:
         self._kept: tuple[tuple[object, ...], URLSafeTimedSerializer | None] | None = None
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # No Cookie header at all (most anonymous visitors): the empty session Flask would find,
+        # without request.cookies, which looks for the header by walking the whole environ.
+        if "HTTP_COOKIE" not in request.environ and self.get_signing_serializer(app) is not None:
+            return self.session_class()
+        return super().open_session(app, request)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
@@ -259,7 +267,7 @@ def install(app: Flask, settings: AuthSettings) -> Accounts:
     @app.after_request
     def _private_when_logged_in(response: Response) -> Response:
         # What a logged-in person sees (runs, their name, a CSRF token) is for their browser only.
-        if g.get("barestack_user") is not None:
+        if g._get_current_object().get("barestack_user") is not None:  # type: ignore[attr-defined]
             response.headers.setdefault("Cache-Control", "private, no-store")
         return response
 
@@ -272,7 +280,7 @@ def accounts() -> Accounts:
 
 def login_enabled() -> bool:
     """Sessions need a secret key; without one (and so without an accounts file) nobody logs in."""
-    return bool(current_app.secret_key)
+    return bool(current_app._get_current_object().secret_key)  # type: ignore[attr-defined]
 
 
 def _fingerprint(account: Account) -> str:
@@ -283,8 +291,10 @@ def _fingerprint(account: Account) -> str:
 
 def current_user() -> Account | None:
     """The logged-in account, checked against the accounts file now; otherwise None (and logged out)."""
-    if "barestack_user" in g:
-        return g.barestack_user
+    # Asked on every page view: g is looked up once (each read through the proxy walks the context).
+    found = g._get_current_object()  # type: ignore[attr-defined]
+    if "barestack_user" in found:
+        return found.barestack_user  # type: ignore[no-any-return]
     user: Account | None = None
     if login_enabled():
         name = session.get("user")
@@ -298,7 +308,7 @@ def current_user() -> Account | None:
                 user = account
             else:
                 session.clear()  # removed, password changed or expired: logged out
-    g.barestack_user = user
+    found.barestack_user = user
     return user
 
 

@@ -20,7 +20,8 @@ REFRESH_SECONDS = 2
 
 
 def backend() -> BackendClient:
-    return current_app.extensions["barestack_frontend.backend"]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return app.extensions["barestack_frontend.backend"]  # type: ignore[no-any-return]
 
 
 def user_name() -> str | None:
@@ -92,7 +93,8 @@ ANONYMOUS_PAGES_KEY = "barestack_frontend.anonymous_pages"
 
 def anonymous_pages() -> AnonymousPages:
     # setdefault is atomic: concurrent first calls all end up with the one stored instance.
-    return current_app.extensions.setdefault(ANONYMOUS_PAGES_KEY, AnonymousPages())
+    extensions = current_app._get_current_object().extensions  # type: ignore[attr-defined]
+    return extensions.setdefault(ANONYMOUS_PAGES_KEY, AnonymousPages())  # type: ignore[no-any-return]
 
 
 def _render_index(listing: dict[str, Any]) -> str:
@@ -114,15 +116,20 @@ def index() -> str | Response:
     listing = backend().modules(user=user)
     if user is not None:
         return _render_index(listing)
-    key = (request.script_root, request.full_path)
-    page = anonymous_pages().get(listing, key)
+    # The most viewed page: the request and app objects are looked up once, not through their
+    # proxies on each attribute read (~0.9 us each).
+    current_request = request._get_current_object()  # type: ignore[attr-defined]
+    key = (current_request.script_root, current_request.full_path)
+    pages = anonymous_pages()
+    page = pages.get(listing, key)
     if page is None:
         page = EncodedPage.of(_render_index(listing))
-        anonymous_pages().put(listing, key, page)
-    response = current_app.response_class(page.body, mimetype="text/html")
+        pages.put(listing, key, page)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    response = app.response_class(page.body, mimetype="text/html")
     response.set_etag(page.etag)
-    if "If-None-Match" in request.headers:
-        return response.make_conditional(request)  # 304 to a browser that has this page already
+    if "HTTP_IF_NONE_MATCH" in current_request.environ:  # "If-None-Match" in request.headers
+        return response.make_conditional(current_request)  # 304 to a browser that has this page already
     return response
 
 
