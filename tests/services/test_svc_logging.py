@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from barestack_common.env import ConfigError
 from barestack_common.log_setup import JournalFormatter, request_logger_name
+from flask import Flask
 from flask.testing import FlaskClient
 from svc_testkit.ports import free_port
 
@@ -133,9 +134,8 @@ def test_a_request_over_the_threshold_is_a_line_with_its_whole_duration(
 ) -> None:
     # The duration is the metrics middleware's: from the request reaching the app to its answer.
     from barestack_common import metrics, request_log
-    from barestack_common.flask_app import App
 
-    app = App(__name__)
+    app = Flask(__name__)
     request_log.install(app, package="barestack_backend", slow_s=0.05)
 
     @app.get("/slow")
