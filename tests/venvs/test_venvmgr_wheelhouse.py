@@ -1,9 +1,13 @@
 """The wheelhouse (controller side) and extract-uv (host side)."""
 
+import fcntl
 import json
+import os
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from venvmgr.wheelhouse import (
@@ -250,3 +254,35 @@ def test_sets_are_composed_from_their_requirements_unless_they_conflict(tmp_path
     assert {("six", "1.16.0"), ("six", "1.17.0")} <= {
         wheel_name_and_version(name) for name in report["wheels"]
     }
+
+
+def test_a_second_build_of_the_same_folder_waits_for_the_first(wheelhouse: Path, tmp_path: Path) -> None:
+    """site.yml starts the wheelhouse early in the background; the app role's own build must wait
+    for it (the lock beside the folder) and then find the folder up to date."""
+    stamp = json.loads((wheelhouse / STAMP_FILENAME).read_text())
+    tree = wheelhouse_tree(tmp_path / "services")
+    result: list[tuple[dict[str, Any], int, str]] = []
+    with open(wheelhouse.parent / f"{wheelhouse.name}.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # the first build, still running
+        second = threading.Thread(
+            target=lambda: result.append(
+                run_wheelhouse(tree, wheelhouse, stamp["python_version"], "--platform", stamp["platform"])
+            )
+        )
+        second.start()
+        deadline = time.monotonic() + 30
+        # /proc/locks lists a process blocked on a lock as "N: -> FLOCK ADVISORY WRITE pid
+        # major:minor:inode start end": wait for one blocked on this lock file.
+        inode = f":{os.fstat(held.fileno()).st_ino} "
+        while not any(
+            "->" in line and inode in line for line in Path("/proc/locks").read_text().splitlines()
+        ):
+            assert second.is_alive(), f"the second build did not wait for the lock: {result}"
+            assert time.monotonic() < deadline, "the second build never reached the lock"
+            time.sleep(0.05)
+        assert second.is_alive()
+        fcntl.flock(held, fcntl.LOCK_UN)
+    second.join(timeout=60)
+    (report, exit_code, stderr) = result[0]
+    assert exit_code == 0, stderr
+    assert report["up_to_date"] is True

@@ -399,10 +399,11 @@ def remove_leftovers(venvs_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def exclusive_lock(venvs_dir: Path) -> Iterator[None]:
-    """Serialise runs on one host: two builds swapping the same venv would race."""
-    venvs_dir.mkdir(parents=True, exist_ok=True)
-    with open(venvs_dir / LOCK_FILENAME, "a") as lock_file:
+def exclusive_lock(directory: Path, name: str = LOCK_FILENAME) -> Iterator[None]:
+    """Serialise runs on one machine: two builds swapping the same venv would race (and two
+    wheelhouse builds of the same folder, on the controller, would download the same wheels)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / name, "a") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
             yield

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .build import BuildOptions, extract_uv, find_uv, run_build
+from .build import BuildOptions, exclusive_lock, extract_uv, find_uv, run_build
 from .discovery import VenvManagerError, is_valid_key
 from .report import error_report
 
@@ -109,16 +109,21 @@ def _run(arguments: argparse.Namespace) -> tuple[dict[str, Any], int]:
                 f"(the Python that runs Ansible has it); {sys.executable} has not"
             ) from None
         target = wheelhouse.Target.parse(arguments.python_version, arguments.platform)
-        return wheelhouse.build_wheelhouse(
-            wheelhouse.WheelhouseOptions(
-                services_dir=arguments.services_dir,
-                out=arguments.out,
-                target=target,
-                uv=find_uv(arguments.uv),
-                jobs=arguments.jobs,
-                cache_dir=Path(os.path.abspath(arguments.cache_dir)) if arguments.cache_dir else None,
+        out = Path(os.path.abspath(arguments.out))
+        # One build of a folder at a time, the lock beside it (the folder's contents go to hosts):
+        # site.yml starts the build early in the background, and the app role's build then waits
+        # for it and finds the wheelhouse up to date.
+        with exclusive_lock(out.parent, f"{out.name}.lock"):
+            return wheelhouse.build_wheelhouse(
+                wheelhouse.WheelhouseOptions(
+                    services_dir=arguments.services_dir,
+                    out=out,
+                    target=target,
+                    uv=find_uv(arguments.uv),
+                    jobs=arguments.jobs,
+                    cache_dir=Path(os.path.abspath(arguments.cache_dir)) if arguments.cache_dir else None,
+                )
             )
-        )
     return extract_uv(arguments.wheelhouse, arguments.dest), 0
 
 
