@@ -11,12 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from psycopg2 import sql
 from svc_testkit.postgres import PostgresServer
 
-STATE_SQL = Path(__file__).resolve().parents[2] / "roles/postgresql/files/database_state.sql"
-TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
-SEQUENCE_PRIVILEGES = "USAGE, SELECT"
+ROLE = Path(__file__).resolve().parents[2] / "roles/postgresql"
+STATE_SQL = ROLE / "files/database_state.sql"
+# The lists the role grants and the reading checks (plain comma-separated values, no templating).
+ROLE_VARS = yaml.safe_load((ROLE / "vars/main.yml").read_text(encoding="utf-8"))
+TABLE_PRIVILEGES = ROLE_VARS["postgresql_app_table_privileges"]
+SEQUENCE_PRIVILEGES = ROLE_VARS["postgresql_app_sequence_privileges"]
 
 
 class Layout:
@@ -50,7 +54,13 @@ class Layout:
             # As postgresql_query sends it: the file's text with named arguments.
             cur.execute(
                 STATE_SQL.read_text(encoding="utf-8"),
-                {"owner": self.owner, "app": self.app, "schema": self.schema},
+                {
+                    "owner": self.owner,
+                    "app": self.app,
+                    "schema": self.schema,
+                    "table_privileges": TABLE_PRIVILEGES,
+                    "sequence_privileges": SEQUENCE_PRIVILEGES,
+                },
             )
             assert cur.description is not None
             names = [column.name for column in cur.description]

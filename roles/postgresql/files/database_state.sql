@@ -1,6 +1,7 @@
 -- Read by tasks/database.yml, connected to the app database as postgres: is each thing the
 -- database tasks make already as they make it? Every check is false when what it looks at is
--- missing. ACLs are read as the modules read them: a NULL acl is the object's default one.
+-- missing. ACLs are read as the modules read them: a NULL acl is the object's default one. The
+-- privileges come from the role (postgresql_app_table_privileges, ..._sequence_privileges).
 WITH roles AS (
   SELECT (SELECT oid FROM pg_roles WHERE rolname = %(owner)s) AS owner,
          (SELECT oid FROM pg_roles WHERE rolname = %(app)s) AS app
@@ -9,9 +10,10 @@ WITH roles AS (
   FROM pg_database d WHERE d.datname = current_database()
 ), nsp AS (
   SELECT oid, nspowner, nspacl FROM pg_namespace WHERE nspname = %(schema)s
-), wanted (kinds, acltype, privileges) AS (
-  VALUES (ARRAY['r', 'v', 'm', 'p', 'f']::"char"[], 'r'::"char", ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']),
-         (ARRAY['S']::"char"[], 's'::"char", ARRAY['USAGE', 'SELECT'])
+), wanted (kinds, acltype, objtype, privileges) AS (
+  -- per kind of object: its relkinds, its acldefault type, its pg_default_acl type, the privileges
+  VALUES (ARRAY['r', 'v', 'm', 'p', 'f']::"char"[], 'r'::"char", 'r'::"char", string_to_array(%(table_privileges)s, ',')),
+         (ARRAY['S']::"char"[], 's'::"char", 'S'::"char", string_to_array(%(sequence_privileges)s, ','))
 )
 SELECT
   -- postgresql_db: the owner (the encoding it cannot change: a wrong one goes to it to fail there)
@@ -35,11 +37,9 @@ SELECT
                       WHERE acl.grantee = roles.app AND acl.privilege_type = privilege))
   -- the default privileges of what the owner role creates there later: the same, for tables and sequences
   AND NOT EXISTS (
-    SELECT FROM nsp, roles, (VALUES ('r'::"char", ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']),
-                                    ('S'::"char", ARRAY['USAGE', 'SELECT'])) AS later (objtype, privileges),
-                unnest(later.privileges) AS privilege
+    SELECT FROM nsp, roles, wanted, unnest(wanted.privileges) AS privilege
     WHERE NOT EXISTS (
       SELECT FROM pg_default_acl da, aclexplode(da.defaclacl) AS acl
-      WHERE da.defaclrole = roles.owner AND da.defaclnamespace = nsp.oid AND da.defaclobjtype = later.objtype
+      WHERE da.defaclrole = roles.owner AND da.defaclnamespace = nsp.oid AND da.defaclobjtype = wanted.objtype
         AND acl.grantee = roles.app AND acl.privilege_type = privilege))
   AS grants_ok
