@@ -38,7 +38,7 @@ TOKEN_PREFIX = "bst_"
 TOKEN_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 USER_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 USER_HEADER = "X-Barestack-User"
-USER_ENVIRON = "HTTP_X_BARESTACK_USER"
+USER_ENVIRON = "HTTP_" + USER_HEADER.upper().replace("-", "_")  # the header as WSGI names it
 # token68 (RFC 7235), which is what a bearer token may be made of.
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 MAX_TOKEN_CHARS = 512
