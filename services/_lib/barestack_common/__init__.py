@@ -14,6 +14,7 @@ psycopg2 (the backend's and the dashboard's venvs).
 - ``log_setup``: a service package's logger writing journald-ready lines to stderr.
 - ``request_log``: a log line per server error or slow request of a Flask app (Nginx logs them all).
 - ``metrics``: request counts and a duration histogram per worker, on ``GET /metrics``.
+- ``replay``: an answer the app offers, given again to the identical request without the app.
 - ``auth``: the login session the frontend and the dashboard share (accounts file, cookie, CSRF).
 - ``pg``: whether a kept PostgreSQL session can still take a query.
 """

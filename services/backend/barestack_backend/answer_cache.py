@@ -11,13 +11,15 @@ status changes show within the interval. 0 turns the keeping off.
 One caller builds a missing or expired answer while the others asking for the same one wait for
 it instead of querying too. A failed build (PostgreSQL down) is never kept. Each answer carries an
 ETag (a digest of its body), so a client sending ``If-None-Match`` gets a 304 without the body.
+A kept answer also says until when it is fresh (``fresh_until``), which is how long the same
+request may be answered with it again without reaching Flask (``barestack_common.replay``).
 """
 
 import hashlib
 import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Answer:
     body: bytes
     etag: str
     keep: bool  # False: built from a failure (or a partial one), not to be served to anyone else
+    # time.monotonic() at which a kept answer expires; 0 for one that is not kept (served once).
+    fresh_until: float = 0.0
 
     @classmethod
     def of(cls, text: str, keep: bool = True) -> "Answer":
@@ -38,14 +42,14 @@ class AnswerCache:
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self._lock = threading.Lock()  # guards _kept and _building
-        self._kept: dict[Hashable, tuple[Answer, float]] = {}
+        self._kept: dict[Hashable, Answer] = {}
         self._building: dict[Hashable, threading.Lock] = {}
         self.builds = 0  # answers built: what the cache exists to keep low
 
     def _fresh(self, key: Hashable) -> Answer | None:
         kept = self._kept.get(key)
-        if kept is not None and time.monotonic() - kept[1] < self.ttl_s:
-            return kept[0]
+        if kept is not None and time.monotonic() < kept.fresh_until:
+            return kept
         return None
 
     def get(self, key: Hashable, build: Callable[[], Answer]) -> Answer:
@@ -67,9 +71,10 @@ class AnswerCache:
                 self.builds += 1
                 self._building.pop(key, None)
                 if answer.keep:
+                    answer = replace(answer, fresh_until=time.monotonic() + self.ttl_s)
                     if len(self._kept) >= self.MAX_ENTRIES:
                         self._kept.clear()
-                    self._kept[key] = (answer, time.monotonic())
+                    self._kept[key] = answer
             return answer
 
     def clear(self) -> None:

@@ -1,6 +1,6 @@
 """The backend API's app factory (gunicorn: ``barestack_backend.wsgi:app``)."""
 
-from barestack_common import metrics, request_log
+from barestack_common import metrics, replay, request_log
 from barestack_common.proxy_fix import NginxProxyFix
 from flask import Flask
 
@@ -28,5 +28,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(modules.blueprint)
     app.register_blueprint(runs.blueprint)
+    # Kept answers offered by the views go to the next identical request without Flask (and
+    # without ProxyFix: replay tells requests apart by the raw headers).
+    replay.install(app)
     metrics.install(app)  # outermost: times whole requests; answers /metrics before the token check
     return app

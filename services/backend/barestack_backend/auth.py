@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
+from barestack_common import replay
 from flask import Flask, Request, current_app, g, request
 from psycopg2.extras import RealDictCursor
 
@@ -121,23 +122,27 @@ class TokenCache:
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
-        self._found: dict[str, tuple[Token, float]] = {}
+        self._found: dict[str, tuple[Token, float]] = {}  # digest -> (token, trusted until)
         self.lookups = 0  # queries made: what the cache exists to keep low
 
-    def get(self, digest: str) -> Token | None:
+    def get(self, digest: str) -> tuple[Token, float] | None:
+        """The token and until when (``time.monotonic()``) it is trusted; None if not or no longer."""
         with self._lock:
             kept = self._found.get(digest)
-        if kept is None or time.monotonic() - kept[1] >= self.ttl_s:
+        if kept is None or time.monotonic() >= kept[1]:
             return None
-        return kept[0]
+        return kept
 
-    def put(self, digest: str, token: Token) -> None:
+    def put(self, digest: str, token: Token) -> float:
+        """Trust ``token`` for ``ttl_s`` from now; returns until when (now with a ttl of 0)."""
+        until = time.monotonic() + self.ttl_s
         if self.ttl_s <= 0:
-            return
+            return until
         with self._lock:
             if len(self._found) >= self.MAX_ENTRIES:
                 self._found.clear()
-            self._found[digest] = (token, time.monotonic())
+            self._found[digest] = (token, until)
+        return until
 
 
 TOKEN_CACHE_KEY = "barestack_backend.tokens"
@@ -175,8 +180,10 @@ def authenticate(current_request: Request) -> Identity | None:
         return None
     cache = token_cache()
     digest = hash_token(token)
-    found = cache.get(digest)
-    if found is None:
+    kept = cache.get(digest)
+    if kept is not None:
+        found, trusted_until = kept
+    else:
         try:
             # One statement (atomic alone): autocommit spares the BEGIN/COMMIT round trips per call.
             with current().database.cursor(autocommit=True) as cur:
@@ -184,10 +191,11 @@ def authenticate(current_request: Request) -> Identity | None:
                 cache.lookups += 1
         except psycopg2.Error as error:
             raise LookupFailed(error.__class__.__name__) from error
-        if found is not None:
-            cache.put(digest, found)
-    if found is None:
-        raise unauthenticated("the bearer token is unknown or revoked", "invalid_token")
+        if found is None:
+            raise unauthenticated("the bearer token is unknown or revoked", "invalid_token")
+        trusted_until = cache.put(digest, found)
+    # An answer built for this token is not replayed to it past the time the token is trusted.
+    replay.bound(environ, trusted_until)
     user = environ.get(USER_ENVIRON)  # request.headers.get(USER_HEADER), without building the key
     if user is None:
         return Identity(token=found.name)

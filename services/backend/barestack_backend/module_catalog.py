@@ -106,6 +106,13 @@ class ModuleCatalog:
                 self._stamp = stamp
             return self._catalog
 
+    def is_current(self, catalog: Catalog) -> bool:
+        """Whether ``catalog`` is still the mapping on disk (False when it cannot be read)."""
+        try:
+            return self.current() is catalog
+        except CatalogUnavailable:
+            return False
+
     def modules(self) -> list[ModuleEntry]:
         return self.current().entries
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from barestack_common import auth, metrics, request_log
+from barestack_common import auth, metrics, replay, request_log
 from barestack_common.proxy_fix import NginxProxyFix
 from flask import Flask
 
@@ -35,5 +35,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(login.blueprint)
     app.register_blueprint(health.blueprint)
+    replay.install(app)  # the anonymous front page, to the same request while its listing is fresh
     metrics.install(app)  # outermost: times whole requests; answers /metrics to direct callers
     return app

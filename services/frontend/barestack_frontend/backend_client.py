@@ -146,6 +146,14 @@ class BackendClient:
         finally:
             self._fetch_lock.release()
 
+    def catalogue_fresh_until(self, listing: dict[str, Any]) -> float:
+        """When (``time.monotonic()``) ``listing``, as handed out by modules(), stops being fresh;
+        0 for a listing that is not the kept one (an expired or personal one)."""
+        with self._catalogue_lock:
+            if listing is not self._catalogue or self.catalogue_ttl_s <= 0:
+                return 0.0
+            return self._catalogue_at + self.catalogue_ttl_s
+
     def module(self, service: str, module: str, user: str | None = None) -> dict[str, Any]:
         return self._call("GET", self._module_path(service, module), user=user)
 

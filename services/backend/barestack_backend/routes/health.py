@@ -7,7 +7,8 @@ The checks' outcome is kept for ``RESULT_TTL_S`` per process: a load balancer or
 polling /health many times a second then costs one SELECT 1 and one PING per interval, not per
 call, and an outage or a recovery still shows within that interval plus a check's own timeout
 (well inside the 2 s the deployment relies on). One request runs the checks while any others
-arriving meanwhile wait for its result instead of running their own.
+arriving meanwhile wait for its result instead of running their own. A healthy answer is replayed
+to the same request until the checks are due again (``barestack_common.replay``), never longer.
 """
 
 import logging
@@ -17,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from barestack_common import replay
 from barestack_common.redact import describe_error
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, Response, current_app, request
 
 from barestack_backend import auth
 from barestack_backend.services import EXTENSION_KEY as SERVICES_KEY
@@ -83,6 +85,11 @@ class HealthResults:
                 self.runs += 1
             return self._outcomes
 
+    def fresh_until(self, outcomes: dict[str, CheckOutcome]) -> float:
+        """When (``time.monotonic()``) ``outcomes`` are due to be checked again; 0 if already replaced."""
+        with self._lock:
+            return self._checked_at + self.ttl_s if outcomes is self._outcomes else 0.0
+
     def body(self, outcomes: dict[str, CheckOutcome], detailed: bool) -> bytes:
         """The JSON answer for these outcomes, encoded once per outcome and kind of caller."""
         with self._lock:
@@ -117,4 +124,6 @@ def health() -> tuple[Response, int]:
     # Token holders get the failures' messages (hosts, ports); anonymous callers only their class.
     body = kept.body(outcomes, detailed=auth.current_identity() is not None)
     healthy = all(outcome.ok for outcome in outcomes.values())
+    # Replayed to the same request until the checks are due again (only a 200 is ever replayed).
+    replay.offer(request._get_current_object().environ, kept.fresh_until(outcomes))  # type: ignore[attr-defined]
     return app.response_class(body, content_type="application/json"), 200 if healthy else 503

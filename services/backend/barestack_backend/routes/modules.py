@@ -7,11 +7,13 @@ with a token. Starting a run needs a token (see ``barestack_backend.auth``).
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import psycopg2
+from barestack_common import replay
 from barestack_common.redact import describe_error
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
@@ -128,13 +130,19 @@ def encoded_listings() -> EncodedListings:
     return current_app.extensions.setdefault(LISTINGS_KEY, EncodedListings())
 
 
-def send_answer(answer: Answer) -> Response:
-    """A kept (or just built) JSON answer, with its ETag; 304 to a caller that already has it."""
+def send_answer(answer: Answer, still_valid: Callable[[], bool] | None = None) -> Response:
+    """A kept (or just built) JSON answer, with its ETag; 304 to a caller that already has it.
+
+    A kept answer is offered for replay to the same request while it is fresh (bounded by the
+    caller's token, see ``auth.authenticate``) and ``still_valid()`` holds; one that is not kept
+    has a ``fresh_until`` of 0.
+    """
     # The app and request objects, not their proxies: each proxy attribute read walks the context.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     response = app.response_class(answer.body, mimetype="application/json")
     response.set_etag(answer.etag)
     current_request = request._get_current_object()  # type: ignore[attr-defined]
+    replay.offer(current_request.environ, answer.fresh_until, still_valid)
     # make_conditional() also dates the response and looks for ranges: only worth it when asked.
     if "HTTP_IF_NONE_MATCH" in current_request.environ:  # "If-None-Match" in request.headers
         return response.make_conditional(current_request)
@@ -176,7 +184,9 @@ def list_modules() -> Response:
     unavailable = g._get_current_object().get("auth_unavailable")  # type: ignore[attr-defined]
     # Run data is the same for every caller with a token, so one answer serves them all.
     key = ("modules", catalog, current_request.script_root, service_filter, shown_to, unavailable)
-    return send_answer(services.answers.get(key, lambda: _build_listing(services, catalog, service_filter)))
+    answer = services.answers.get(key, lambda: _build_listing(services, catalog, service_filter))
+    # A replay checks the mapping as this view does: a rewritten one is shown on the next call.
+    return send_answer(answer, partial(services.catalog.is_current, catalog))
 
 
 def _build_listing(services: BackendServices, catalog: Catalog, service_filter: str | None) -> Answer:
