@@ -18,7 +18,7 @@ What may be replayed is the app's decision, never this module's. A view offers i
 ``offer(environ, until, still_valid)``: ``until`` (``time.monotonic()``) is when what it built the
 answer from stops being fresh (a kept answer's own expiry), and ``still_valid``, if given, is
 asked before each replay whether that is still what the app would use (the backend's module
-mapping, re-read when the file changes; the frontend's listing). Anything else the answer relied
+mapping, re-read when the file changes). Anything else the answer relied
 on bounds it with ``bound(environ, until)``: the backend's token check does, as a token is
 trusted for the token cache's interval after its check, so a revoked token stops being answered
 as soon as it would through the app. An answer is kept only if it was offered, its deadline is

@@ -3,7 +3,6 @@
 import hashlib
 import shlex
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -129,15 +128,10 @@ def index() -> str | Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     response = app.response_class(page.body, mimetype="text/html")
     response.set_etag(page.etag)
-    # The same request (same path, query and cookie) gets this page again without Flask while the
-    # listing is the client's fresh one; a session cookie set meanwhile, or a login, makes it
-    # another request.
-    client = backend()
-    replay.offer(
-        current_request.environ,
-        client.catalogue_fresh_until(listing),
-        lambda: client.catalogue_fresh_until(listing) > time.monotonic(),
-    )
+    # The same request (same path, query and cookie) gets this page again without Flask until the
+    # listing expires (the client fetches no other before then); a session cookie set meanwhile,
+    # or a login, makes it another request.
+    replay.offer(current_request.environ, backend().catalogue_fresh_until(listing))
     if "HTTP_IF_NONE_MATCH" in current_request.environ:  # "If-None-Match" in request.headers
         return response.make_conditional(current_request)  # 304 to a browser that has this page already
     return response
