@@ -34,6 +34,7 @@ Per process, standard library only, at most ``MAX_ENTRIES`` answers and ``MAX_BY
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -70,19 +71,13 @@ def bound(environ: dict[str, Any], until: float) -> None:
     environ[UNTIL_KEY] = until if kept is None else min(kept, until)
 
 
+@dataclass(frozen=True, slots=True)
 class _Kept:
-    __slots__ = ("body", "headers", "status", "still_valid", "until")
-
-    def __init__(
-        self,
-        status: str,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        until: float,
-        still_valid: Callable[[], bool] | None,
-    ) -> None:
-        self.status, self.headers, self.body = status, headers, body
-        self.until, self.still_valid = until, still_valid
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    until: float
+    still_valid: Callable[[], bool] | None
 
 
 class ReplayMiddleware:
